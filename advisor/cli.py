@@ -1,0 +1,78 @@
+"""The `advisor` command line: one verb per module in :mod:`advisor.commands`.
+
+Each command module exposes ``add_parser(subparsers)`` and keeps heavy imports inside its
+``run`` function, so ``advisor recommend`` never loads torch, llama.cpp or textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from advisor import __version__
+from advisor.errors import AdvisorError
+
+# Verb -> module; the order is the order of `advisor --help`.
+COMMANDS: dict[str, str] = {
+    "recommend": "advisor.commands.recommend",
+    "hardware": "advisor.commands.hardware",
+    "profiles": "advisor.commands.profiles",
+    "memory": "advisor.commands.memory",
+    "measure": "advisor.commands.measure",
+    "models": "advisor.commands.models",
+    "fit": "advisor.commands.fit",
+    "findings": "advisor.commands.findings",
+    "plot": "advisor.commands.plot",
+    "tui": "advisor.commands.tui",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own usage errors: one line, exit 2, like ours.
+        self.exit(2, f"advisor: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="advisor",
+        description="Which LLM, at which bit-width, fits your memory: measured, fitted, recommended.",
+    )
+    parser.add_argument("--version", action="version", version=f"advisor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMANDS.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command still being built is simply absent
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list and sys.stdin.isatty() and sys.stdout.isatty() and "advisor.commands.tui" in COMMANDS.values():
+        args_list = ["tui"]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except AdvisorError as exc:
+        print(f"advisor: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("advisor: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
