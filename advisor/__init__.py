@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from advisor.recommender import Recommendation
 
-__all__ = ["__version__", "recommend", "memory", "units", "quant", "profiles", "curves"]
+__all__ = ["__version__", "curves", "memory", "profiles", "quant", "recommend", "units"]
 
 
 def recommend(*args: Any, **kwargs: Any) -> Recommendation:

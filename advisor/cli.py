@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from advisor import __version__
 from advisor.errors import AdvisorError
@@ -30,6 +32,11 @@ COMMANDS: dict[str, str] = {
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "-3GB" reads as a (bad) value, not an unknown option, so the size parser says why.
+        self._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[A-Za-z]*$")
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own usage errors: one line, exit 2, like ours.
         self.exit(2, f"advisor: error: {message}\n")
@@ -38,7 +45,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="advisor",
-        description="Which LLM, at which bit-width, fits your memory: measured, fitted, recommended.",
+        description="Which LLM, at which bit-width, fits your memory: measured, fitted, "
+        "recommended.",
     )
     parser.add_argument("--version", action="version", version=f"advisor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -55,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list and sys.stdin.isatty() and sys.stdout.isatty() and "advisor.commands.tui" in COMMANDS.values():
+    if (
+        not args_list
+        and sys.stdin.isatty()
+        and sys.stdout.isatty()
+        and "advisor.commands.tui" in COMMANDS.values()
+    ):
         args_list = ["tui"]
     parser = build_parser()
     args = parser.parse_args(args_list)

@@ -102,10 +102,12 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
         end = int(t.data_offset) + int(t.n_bytes)
         if end > file_bytes:
             raise GGUFError(f"{p} is truncated: tensor {t.name} ends past the end of the file")
-        tensors.append(
-            GGUFTensor(t.name, t.tensor_type.name, int(t.n_elements), int(t.n_bytes))
-        )
-    metadata = {key: _field_value(reader, key) for key in reader.fields if not key.startswith("tokenizer.ggml.merges")}
+        tensors.append(GGUFTensor(t.name, t.tensor_type.name, int(t.n_elements), int(t.n_bytes)))
+    metadata = {
+        key: _field_value(reader, key)
+        for key in reader.fields
+        if not key.startswith("tokenizer.ggml.merges")
+    }
     arch = str(metadata.get("general.architecture", "unknown"))
     ftype_value = metadata.get("general.file_type")
     file_type = None

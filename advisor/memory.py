@@ -18,11 +18,19 @@ from advisor.errors import AdvisorError
 from advisor.profiles import Architecture
 from advisor.quant import Format, get_format
 
-DEFAULT_CONTEXT_TOKENS = 4096  # not the model's maximum: that is what inflates other tools' estimates
+DEFAULT_CONTEXT_TOKENS = (
+    4096  # not the model's maximum: that is what inflates other tools' estimates
+)
 
 # Bytes per cached K or V element, by cache type (llama.cpp --cache-type-k/-v).
 # q8_0 and q4_0 are ggml block types: 34 and 18 bytes per 32 values.
-KV_CACHE_BYTES: dict[str, float] = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+KV_CACHE_BYTES: dict[str, float] = {
+    "f32": 4.0,
+    "f16": 2.0,
+    "bf16": 2.0,
+    "q8_0": 34 / 32,
+    "q4_0": 18 / 32,
+}
 
 MiB = 2**20
 
@@ -88,7 +96,9 @@ def _kv_element_bytes(kv_cache_type: str) -> float:
         return KV_CACHE_BYTES[kv_cache_type.lower()]
     except KeyError:
         known = ", ".join(KV_CACHE_BYTES)
-        raise MemoryModelError(f"unknown KV cache type {kv_cache_type!r}: use one of {known}") from None
+        raise MemoryModelError(
+            f"unknown KV cache type {kv_cache_type!r}: use one of {known}"
+        ) from None
 
 
 def weight_bytes(arch: Architecture, fmt: Format | str) -> int:
@@ -108,20 +118,18 @@ def weight_bytes(arch: Architecture, fmt: Format | str) -> int:
     return int(round(bits / 8))
 
 
-def _layer_tokens(arch: Architecture, context_tokens: int) -> list[int]:
-    """Tokens each layer keeps in its KV cache at ``context_tokens``."""
+def _cached_tokens(arch: Architecture, context_tokens: int) -> int:
+    """Tokens held in the KV cache, summed over layers, at ``context_tokens``."""
     window = arch.sliding_window or context_tokens
     local = min(context_tokens, window)
     if arch.attention == "swa":
-        return [local] * arch.n_layers
+        return local * arch.n_layers
     if arch.attention == "hybrid":
         every = arch.global_every or 1
         first = arch.first_global_layer if arch.first_global_layer is not None else every - 1
-        return [
-            context_tokens if (i >= first and (i - first) % every == 0) else local
-            for i in range(arch.n_layers)
-        ]
-    return [context_tokens] * arch.n_layers
+        n_global = len(range(first, arch.n_layers, every))
+        return n_global * context_tokens + (arch.n_layers - n_global) * local
+    return context_tokens * arch.n_layers
 
 
 def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_cache_type: str = "f16") -> int:
@@ -132,7 +140,7 @@ def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_cache_type: str =
     """
     _check_context(context_tokens)
     elem = _kv_element_bytes(kv_cache_type)
-    tokens = sum(_layer_tokens(arch, context_tokens))
+    tokens = _cached_tokens(arch, context_tokens)
     if arch.attention == "mla":
         per_token_layer = (arch.kv_lora_rank or 0) + (arch.qk_rope_head_dim or 0)
         return int(round(tokens * per_token_layer * elem))
@@ -142,7 +150,7 @@ def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_cache_type: str =
 
 
 def kv_bytes_per_token(arch: Architecture, kv_cache_type: str = "f16") -> float:
-    """KV bytes per token with every layer holding it (the long-context slope for full attention)."""
+    """KV bytes per token with every layer holding it (the slope for full attention)."""
     elem = _kv_element_bytes(kv_cache_type)
     if arch.attention == "mla":
         return arch.n_layers * ((arch.kv_lora_rank or 0) + (arch.qk_rope_head_dim or 0)) * elem
@@ -175,7 +183,9 @@ def overhead_bytes(backend: str, device: str) -> int:
         return RUNTIME_OVERHEAD_BYTES[(backend, device)]
     except KeyError:
         known = ", ".join(f"{b}/{d}" for b, d in RUNTIME_OVERHEAD_BYTES)
-        raise MemoryModelError(f"no overhead known for {backend}/{device}: one of {known}") from None
+        raise MemoryModelError(
+            f"no overhead known for {backend}/{device}: one of {known}"
+        ) from None
 
 
 def backend_for(fmt: Format) -> str:
@@ -189,9 +199,16 @@ def footprint(
     kv_cache_type: str = "f16",
     device: str = "cuda",
     backend: str | None = None,
+    prompt_tokens: int | None = None,
 ) -> Footprint:
-    """Predict the memory of ``arch`` in ``fmt`` at ``context_tokens`` on ``device``."""
+    """Predict the memory of ``arch`` in ``fmt`` at ``context_tokens`` on ``device``.
+
+    ``prompt_tokens`` is the longest prompt processed in one pass (default: the whole
+    context), which sizes the compute buffer; the KV cache holds ``context_tokens``.
+    """
     _check_context(context_tokens)
+    prompt_tokens = context_tokens if prompt_tokens is None else prompt_tokens
+    _check_context(prompt_tokens)
     f = get_format(fmt) if isinstance(fmt, str) else fmt
     backend = backend or backend_for(f)
     # transformers' KV cache is 16-bit; quantized caches are a llama.cpp option.
@@ -209,7 +226,7 @@ def footprint(
     return Footprint(
         weight_bytes=weight_bytes(arch, f),
         kv_bytes=kv_cache_bytes(arch, context_tokens, kv_type),
-        compute_bytes=compute_bytes(arch, context_tokens, compute_backend),
+        compute_bytes=compute_bytes(arch, prompt_tokens, compute_backend),
         overhead_bytes=overhead_bytes(backend, device),
         context_tokens=context_tokens,
         kv_cache_type=kv_type,
@@ -294,5 +311,8 @@ def gguf_footprint(
         kv_cache_type=kv_cache_type,
         backend="llama.cpp",
         device=device,
-        notes=(f"weights read from {info.file_type or 'GGUF'} tensors: {info.bits_per_weight:.3f} bits/weight",),
+        notes=(
+            f"weights read from {info.file_type or 'GGUF'} tensors: "
+            f"{info.bits_per_weight:.3f} bits/weight",
+        ),
     )

@@ -134,7 +134,9 @@ def _int(value: str, column: str, where: str) -> int | None:
     try:
         return int(float(value)) if "e" in value.lower() else int(value)
     except ValueError:
-        raise ProfileError(f"{where}: column {column!r} should be an integer, got {value!r}") from None
+        raise ProfileError(
+            f"{where}: column {column!r} should be an integer, got {value!r}"
+        ) from None
 
 
 def _float(value: str, column: str, where: str) -> float | None:
@@ -144,7 +146,9 @@ def _float(value: str, column: str, where: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise ProfileError(f"{where}: column {column!r} should be a number, got {value!r}") from None
+        raise ProfileError(
+            f"{where}: column {column!r} should be a number, got {value!r}"
+        ) from None
 
 
 def _required(value: T | None, column: str, where: str) -> T:
@@ -158,14 +162,16 @@ def _read_rows(path: Path, required_columns: set[str]) -> Iterator[tuple[str, di
         raise ProfileError(f"profile file missing: {path}")
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = required_columns - set(reader.fieldnames or [])
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            missing = required_columns - set(header)
             if missing:
                 raise ProfileError(f"{path.name}: missing columns {', '.join(sorted(missing))}")
-            for line_no, row in enumerate(reader, start=2):
-                if None in row or any(v is None for v in row.values()):
+            width = len(header)
+            for line_no, values in enumerate(reader, start=2):
+                if len(values) != width:
                     raise ProfileError(f"{path.name}:{line_no}: wrong number of fields")
-                yield f"{path.name}:{line_no}", row
+                yield f"{path.name}:{line_no}", dict(zip(header, values))
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:
@@ -238,6 +244,7 @@ def _parse_arch(row: dict[str, str], where: str) -> Architecture:
     return arch
 
 
+SCORE_UNITS = {"percent", "ppl"}
 _PUBLISHED_COLUMNS = {
     "id", "model_id", "arch_id", "model", "family", "params_b", "variant", "format", "method",
     "bits", "bits_per_weight", "group_size", "task", "task_raw", "metric", "shots", "value",
@@ -274,7 +281,15 @@ def _parse_published(row: dict[str, str], where: str) -> PublishedPoint:
     )
 
 
-_HARDWARE_COLUMNS = {"id", "name", "kind", "memory_bytes", "memory_label", "bandwidth_gb_s", "source"}
+_HARDWARE_COLUMNS = {
+    "id",
+    "name",
+    "kind",
+    "memory_bytes",
+    "memory_label",
+    "bandwidth_gb_s",
+    "source",
+}
 
 
 def _parse_hardware(row: dict[str, str], where: str) -> HardwareProfile:
@@ -285,7 +300,9 @@ def _parse_hardware(row: dict[str, str], where: str) -> HardwareProfile:
         id=row["id"],
         name=row["name"],
         kind=kind,
-        memory_bytes=_required(_int(row["memory_bytes"], "memory_bytes", where), "memory_bytes", where),
+        memory_bytes=_required(
+            _int(row["memory_bytes"], "memory_bytes", where), "memory_bytes", where
+        ),
         memory_label=row["memory_label"],
         bandwidth_gb_s=_float(row["bandwidth_gb_s"], "bandwidth_gb_s", where),
         source=row["source"],
@@ -306,7 +323,24 @@ def architectures() -> dict[str, Architecture]:
 
 @cache
 def published() -> tuple[PublishedPoint, ...]:
+    """Every published point, each row validated."""
     return tuple(_load(profiles_dir() / "published.csv", _PUBLISHED_COLUMNS, _parse_published))
+
+
+@cache
+def published_score_rows() -> dict[tuple[str, str], list[tuple[str, dict[str, str]]]]:
+    """Raw rows of the published scores (percent or perplexity) of bundled architectures,
+    by ``(arch_id, task)``. Rows are parsed and validated with :func:`parse_published_row`
+    when used, which keeps `advisor recommend` fast; :func:`published` validates them all."""
+    index: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {}
+    for where, row in _read_rows(profiles_dir() / "published.csv", _PUBLISHED_COLUMNS):
+        if row["arch_id"] and row["unit"] in SCORE_UNITS:
+            index.setdefault((row["arch_id"], row["task"]), []).append((where, row))
+    return index
+
+
+def parse_published_row(where: str, row: dict[str, str]) -> PublishedPoint:
+    return _parse_published(row, where)
 
 
 @cache

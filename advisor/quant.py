@@ -240,6 +240,9 @@ def get_format(name: str) -> Format:
     key = name.strip()
     gguf = {k.upper(): v for k, v in GGUF_FILE_TYPES.items()}
     linear = {k.lower(): v for k, v in LINEAR_FORMATS.items()}
+    # "BF16" is llama.cpp's, "bf16" is transformers': an exact spelling decides first.
+    if key in LINEAR_FORMATS and key not in GGUF_FILE_TYPES:
+        return _linear_format(LINEAR_FORMATS[key])
     if key.upper() in gguf:
         ft = gguf[key.upper()]
         method = {"float": "float", "legacy": "gguf-legacy", "k-quant": "gguf-k"}.get(
@@ -256,19 +259,22 @@ def get_format(name: str) -> Format:
             f"{LLAMACPP_QUANTIZE_README}; {LLAMACPP_QUANT_RULES}",
         )
     if key.lower() in linear:
-        lf = linear[key.lower()]
-        method = "float" if lf.backend == "hf" else lf.backend
-        return Format(
-            lf.name,
-            lf.backend,
-            lf.nominal_bits,
-            lf.linear_bpw,
-            lf.edge_bits,
-            lf.edge_bits,
-            method,
-            lf.source,
-        )
+        return _linear_format(linear[key.lower()])
     raise KeyError(name)
+
+
+def _linear_format(lf: LinearQuantFormat) -> Format:
+    method = "float" if lf.backend == "hf" else lf.backend
+    return Format(
+        lf.name,
+        lf.backend,
+        lf.nominal_bits,
+        lf.linear_bpw,
+        lf.edge_bits,
+        lf.edge_bits,
+        method,
+        lf.source,
+    )
 
 
 def all_format_names() -> list[str]:

@@ -10,8 +10,7 @@ keeps ``best = None``: it is listed as such, never given an invented score.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -28,7 +27,13 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "gguf": COMMON_GGUF_TYPES,
     "bnb": BNB_FORMATS,
     # 16-bit once (as GGUF F16): bnb's bf16 holds the same weights in the same bytes.
-    "any": (*COMMON_GGUF_TYPES, *(f for f in BNB_FORMATS if f != "bf16"), "GPTQ-Int8", "GPTQ-Int4", "AWQ"),
+    "any": (
+        *COMMON_GGUF_TYPES,
+        *(f for f in BNB_FORMATS if f != "bf16"),
+        "GPTQ-Int8",
+        "GPTQ-Int4",
+        "AWQ",
+    ),
 }
 
 # Task groups resolve to the first member any evidence exists for, so every candidate is
@@ -167,7 +172,7 @@ class Recommendation:
     def usable_bytes(self) -> int:
         return int(self.budget_bytes * (1 - self.safety_margin))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
         return {
             "budget_bytes": self.budget_bytes,
             "budget": self.budget_label,
@@ -182,13 +187,13 @@ class Recommendation:
             "considered": self.considered,
             "fits": len(self.ranked),
             "notes": list(self.notes),
-            "candidates": [c.to_dict() for c in self.ranked],
+            "candidates": [c.to_dict() for c in self.ranked[:top]],
             "smallest": None if self.smallest is None else self.smallest.to_dict(),
         }
 
 
 def known_tasks() -> set[str]:
-    tasks = {p.task for p in profiles.published() if p.unit in {"percent", "ppl"}}
+    tasks = {task for _, task in _published_index()}
     return tasks | set(TASK_GROUPS) | {m.task for m in _measurements()}
 
 
@@ -198,13 +203,14 @@ def _format_matches_published(fmt: Format, point: PublishedPoint) -> bool:
     return point.format.upper() == fmt.name.upper()
 
 
+def _published_index() -> dict[tuple[str, str], list[tuple[str, dict[str, str]]]]:
+    return profiles.published_score_rows()
+
+
 @cache
-def _published_index() -> dict[tuple[str, str], list[PublishedPoint]]:
-    index: dict[tuple[str, str], list[PublishedPoint]] = defaultdict(list)
-    for point in profiles.published():
-        if point.arch_id and point.unit in {"percent", "ppl"}:
-            index[(point.arch_id, point.task)].append(point)
-    return index
+def _published_points(arch_id: str, task: str) -> tuple[PublishedPoint, ...]:
+    rows = _published_index().get((arch_id, task), [])
+    return tuple(profiles.parse_published_row(where, row) for where, row in rows)
 
 
 def store_paths() -> list[Path]:
@@ -237,14 +243,21 @@ def _measurements() -> tuple[Any, ...]:
     return tuple(m for m in load_measurements(store_paths(), quiet=True) if m.status == "ok")
 
 
+@cache
+def _measurement_index() -> dict[tuple[str, str, str], list[Any]]:
+    index: dict[tuple[str, str, str], list[Any]] = {}
+    for m in _measurements():
+        index.setdefault((m.arch_id, m.task, m.format.upper()), []).append(m)
+    return index
+
+
 def _measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evidence]:
     found = []
-    for m in _measurements():
-        if m.arch_id != arch.model_id or m.task != task or m.format.upper() != fmt.name.upper():
-            continue
+    for m in _measurement_index().get((arch.model_id, task, fmt.name.upper()), []):
         scale = 100.0 if m.metric not in LOWER_IS_BETTER else 1.0
         hw = m.hardware or {}
-        where = hw.get("gpus")[0]["name"] if hw.get("gpus") else hw.get("cpu", "unknown CPU")
+        gpus = hw.get("gpus") or []
+        where = gpus[0]["name"] if gpus else hw.get("cpu", "unknown CPU")
         found.append(
             Evidence(
                 kind="measured",
@@ -261,11 +274,13 @@ def _measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evide
 
 def _published_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evidence]:
     found = []
-    for point in _published_index().get((arch.model_id, task), []):
+    for point in _published_points(arch.model_id, task):
         if not _format_matches_published(fmt, point):
             continue
         variant = f", {point.variant}" if point.variant else ""
-        table = f", table {point.table!r}" if point.table else ""
+        table = (
+            f", table {point.table!r}" if point.table and point.table not in point.source else ""
+        )
         weights = f" ({point.format} weights)" if point.format != fmt.name else ""
         found.append(
             Evidence(
@@ -283,12 +298,18 @@ def _published_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evid
     return found
 
 
-def _predicted_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evidence]:
+@cache
+def _predictor() -> Callable[[Architecture, Format, str], Evidence | None] | None:
     try:
         from advisor.curves import predict_for_config
     except ImportError:  # curves arrive with the fitting issue
-        return []
-    prediction = predict_for_config(arch, fmt, task)
+        return None
+    return predict_for_config
+
+
+def _predicted_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evidence]:
+    predict = _predictor()
+    prediction = None if predict is None else predict(arch, fmt, task)
     return [] if prediction is None else [prediction]
 
 
@@ -409,7 +430,8 @@ def recommend(
 def _budget_label(budget: str | int, budget_bytes: int) -> str:
     text = str(budget)
     unit = "GiB" if "i" in text.lower() else "GB"
-    return f"{format_bytes(budget_bytes, unit)} ({format_bytes(budget_bytes, 'GiB' if unit == 'GB' else 'GB')})"
+    other = "GiB" if unit == "GB" else "GB"
+    return f"{format_bytes(budget_bytes, unit)} ({format_bytes(budget_bytes, other)})"
 
 
 def _detected_budget(device: str | None, notes: list[str]) -> tuple[int, str, str]:

@@ -52,7 +52,11 @@ def format_bytes(n_bytes: float, unit: str = "GB", digits: int = 2) -> str:
     key = unit.upper()
     if key not in UNIT_BYTES:
         raise ValueError(f"unknown unit {unit!r}")
-    label = next(name for name in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB") if name.upper() == key)
+    label = next(
+        name
+        for name in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB")
+        if name.upper() == key
+    )
     return f"{n_bytes / UNIT_BYTES[key]:.{digits}f} {label}"
 
 

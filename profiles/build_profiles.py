@@ -434,8 +434,70 @@ def build_architectures(shared: Path, tokens: dict[str, Row]) -> list[Row]:
                 ),
             }
         )
+    out.extend(qwen1_rows())
     out.sort(key=lambda r: (r["family_key"], int(r["params_total"]), r["model_id"]))
     return out
+
+
+# Qwen (1.0) chat models, absent from shared/architectures.csv but needed to check the memory
+# model against Qwen's published GPU memory. Config facts as in each HF config.json; QWen's
+# code splits `intermediate_size` in two (w1 and w2 are intermediate_size // 2 wide) and has
+# no grouped-query attention (one third-party copy lists 40 KV heads for 72B: QWenAttention
+# has no such parameter).
+QWEN1_SOURCE = (
+    "huggingface.co/Qwen/Qwen-{size}/blob/main/config.json, as copied in a third-party model "
+    "config table (code search); QWen modeling_qwen.py: MLP width = intermediate_size // 2, "
+    "c_attn with bias, untied lm_head"
+)
+QWEN1_CONFIGS = [
+    # (model_id, size tag, hidden, layers, heads, intermediate_size (config), vocab, max_ctx)
+    ("Qwen/Qwen-1_8B-Chat", "1_8B", 2048, 24, 16, 11008, 151936, 8192),
+    ("Qwen/Qwen-7B-Chat", "7B", 4096, 32, 32, 22016, 151936, 8192),
+    ("Qwen/Qwen-14B-Chat", "14B", 5120, 40, 40, 27392, 152064, 2048),
+    ("Qwen/Qwen-72B-Chat", "72B", 8192, 80, 64, 49152, 152064, 32768),
+]
+
+
+def qwen1_rows() -> list[Row]:
+    rows = []
+    for model_id, size, hidden, layers, heads, ff_config, vocab, max_ctx in QWEN1_CONFIGS:
+        ff = ff_config // 2
+        per_layer = 2 * hidden + (hidden * 3 * hidden + 3 * hidden) + hidden * hidden + 3 * hidden * ff
+        params = 2 * vocab * hidden + layers * per_layer + hidden
+        rows.append(
+            {
+                "model_id": model_id,
+                "name": model_id.split("/", 1)[1],
+                "family": "Qwen",
+                "family_key": "qwen1",
+                "params_total": str(params),
+                "params_active": "",
+                "n_layers": str(layers),
+                "hidden_size": str(hidden),
+                "intermediate_size": str(ff),
+                "n_heads": str(heads),
+                "n_kv_heads": str(heads),
+                "head_dim": str(hidden // heads),
+                "v_head_dim": "",
+                "vocab_size": str(vocab),
+                "tied_embeddings": "false",
+                "max_context": str(max_ctx),
+                "attention": "full",
+                "sliding_window": "",
+                "global_every": "",
+                "first_global_layer": "",
+                "kv_lora_rank": "",
+                "qk_rope_head_dim": "",
+                "n_experts": "",
+                "experts_per_token": "",
+                "dtype": "bfloat16",
+                "training_tokens": "",
+                "source": QWEN1_SOURCE.format(size=size),
+                "confidence": "second-hand (1 source; params derived)",
+                "notes": "params_total derived from the config as in modeling_qwen.py",
+            }
+        )
+    return rows
 
 
 def check_architectures(rows: list[Row], shared: Path) -> list[str]:
@@ -581,6 +643,10 @@ METRICS: dict[str, str] = {
 # normalized key equals an architecture row's key match automatically; this table holds the
 # rest (explicit None = known to have no same-architecture row).
 ARCH_ALIASES: dict[str, str | None] = {
+    "qwen-1.8b": "Qwen/Qwen-1_8B-Chat",
+    "qwen-7b": "Qwen/Qwen-7B-Chat",
+    "qwen-14b": "Qwen/Qwen-14B-Chat",
+    "qwen-72b": "Qwen/Qwen-72B-Chat",
     "l2-7b": "meta-llama/Llama-2-7b-hf",
     "l3-8b": "meta-llama/Meta-Llama-3-8B",
     "llama-2-7b": "meta-llama/Llama-2-7b-hf",

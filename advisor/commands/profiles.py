@@ -9,9 +9,16 @@ from advisor.commands._output import add_json_flag, console, gb, params_label, p
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("profiles", help="list the bundled architectures, published data and hardware")
-    p.add_argument("kind", nargs="?", default="architectures",
-                   choices=["architectures", "published", "hardware"], help="what to list")
+    p = sub.add_parser(
+        "profiles", help="list the bundled architectures, published data and hardware"
+    )
+    p.add_argument(
+        "kind",
+        nargs="?",
+        default="architectures",
+        choices=["architectures", "published", "hardware"],
+        help="what to list",
+    )
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -28,11 +35,23 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "architectures":
         archs = sorted(profiles.architectures().values(), key=lambda a: (a.family, a.params_total))
         if args.json:
-            print_json([asdict(a) | {"kv_bytes_per_token_f16": kv_bytes_per_token(a)} for a in archs])
+            print_json(
+                [asdict(a) | {"kv_bytes_per_token_f16": kv_bytes_per_token(a)} for a in archs]
+            )
             return 0
         table = Table(header_style="bold")
-        for col in ["model", "family", "params", "layers", "kv heads", "head dim", "vocab",
-                    "tied", "attention", "KV/token (f16)"]:
+        for col in [
+            "model",
+            "family",
+            "params",
+            "layers",
+            "kv heads",
+            "head dim",
+            "vocab",
+            "tied",
+            "attention",
+            "KV/token (f16)",
+        ]:
             table.add_column(col)
         for a in archs:
             attention = a.attention + (f" {a.sliding_window}" if a.sliding_window else "")
@@ -67,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             table.add_column(col)
         for h in hw.values():
             bw = f"{h.bandwidth_gb_s:.0f} GB/s" if h.bandwidth_gb_s else "-"
-            table.add_row(h.id, h.name, h.kind, f"{gb(h.memory_bytes, 'GiB')} ({h.memory_label})", bw)
+            table.add_row(
+                h.id, h.name, h.kind, f"{gb(h.memory_bytes, 'GiB')} ({h.memory_label})", bw
+            )
         out.print(table)
     return 0

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from advisor.commands._output import add_json_flag, console, gb, params_label, print_json
+from advisor.commands._output import add_json_flag, gb, print_json, styled, text_table
 from advisor.errors import AdvisorError
 from advisor.memory import DEFAULT_CONTEXT_TOKENS
+
+if TYPE_CHECKING:
+    from advisor.recommender import Recommendation
 
 
 def _positive_int(text: str) -> int:
@@ -28,19 +32,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--vram", metavar="SIZE", help="GPU memory budget, e.g. 24GB or 24GiB")
-    budget.add_argument("--ram", metavar="SIZE", help="system memory budget (CPU inference), e.g. 16GB")
-    p.add_argument("--task", default="mmlu", help="task or group (mmlu, arc_challenge, gsm8k, "
-                   "hellaswag, wikitext2, ...; groups: reasoning, knowledge, math, code)")
-    p.add_argument("--context", type=_positive_int, default=DEFAULT_CONTEXT_TOKENS,
-                   help=f"tokens of context to budget for (default {DEFAULT_CONTEXT_TOKENS})")
-    p.add_argument("--kv-cache", default="f16", choices=["f16", "q8_0", "q4_0"],
-                   help="KV cache type (llama.cpp); transformers keeps f16")
-    p.add_argument("--backend", default="any", choices=["gguf", "bnb", "any"],
-                   help="formats to consider: llama.cpp GGUF, bitsandbytes, or any")
+    budget.add_argument(
+        "--ram", metavar="SIZE", help="system memory budget (CPU inference), e.g. 16GB"
+    )
+    p.add_argument(
+        "--task",
+        default="mmlu",
+        help="task or group (mmlu, arc_challenge, gsm8k, "
+        "hellaswag, wikitext2, ...; groups: reasoning, knowledge, math, code)",
+    )
+    p.add_argument(
+        "--context",
+        type=_positive_int,
+        default=DEFAULT_CONTEXT_TOKENS,
+        help=f"tokens of context to budget for (default {DEFAULT_CONTEXT_TOKENS})",
+    )
+    p.add_argument(
+        "--kv-cache",
+        default="f16",
+        choices=["f16", "q8_0", "q4_0"],
+        help="KV cache type (llama.cpp); transformers keeps f16",
+    )
+    p.add_argument(
+        "--backend",
+        default="any",
+        choices=["gguf", "bnb", "any"],
+        help="formats to consider: llama.cpp GGUF, bitsandbytes, or any",
+    )
     p.add_argument("--top", type=_positive_int, default=10, help="rows to show (default 10)")
-    p.add_argument("--family", action="append", help="only these families (repeatable), e.g. qwen2.5")
-    p.add_argument("--margin", type=float, default=0.10,
-                   help="fraction of the budget kept free (default 0.10)")
+    p.add_argument(
+        "--family", action="append", help="only these families (repeatable), e.g. qwen2.5"
+    )
+    p.add_argument(
+        "--margin", type=float, default=0.10, help="fraction of the budget kept free (default 0.10)"
+    )
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -61,26 +86,22 @@ def run(args: argparse.Namespace) -> int:
         families=args.family,
     )
     if args.json:
-        data = rec.to_dict()
-        data["candidates"] = data["candidates"][: args.top]
-        print_json(data)
+        print_json(rec.to_dict(top=args.top))
         return 0 if rec.ranked else 1
     render(rec, args.top)
     return 0 if rec.ranked else 1
 
 
-def render(rec, top: int) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
-
-    out = console()
+def render(rec: Recommendation, top: int) -> None:
+    """A compact table (fits 80 columns) with the evidence as numbered notes below it."""
     where = "GPU memory" if rec.device == "cuda" else "system RAM"
-    out.print(
-        f"[bold]Budget[/] {rec.budget_label} of {where}, {rec.safety_margin:.0%} kept free "
-        f"→ {gb(rec.usable_bytes)} usable · task [bold]{rec.task}[/] · context "
-        f"{rec.context_tokens} tokens · KV cache {rec.kv_cache_type} · backend {rec.backend}"
+    print(
+        f"{styled('Budget')} {rec.budget_label} of {where}; {rec.safety_margin:.0%} kept free "
+        f"-> {gb(rec.usable_bytes)} usable. Task {styled(rec.task)}, context "
+        f"{rec.context_tokens} tokens, KV cache {rec.kv_cache_type}, backend {rec.backend}."
     )
     for note in rec.notes:
-        out.print(f"[dim]note: {note}[/]")
+        print(styled(f"note: {note}", "dim"))
     if not rec.ranked:
         s = rec.smallest
         if s is None:
@@ -90,35 +111,41 @@ def render(rec, top: int) -> None:  # type: ignore[no-untyped-def]
             f"needs {gb(s.footprint.total_bytes)} at {rec.context_tokens} tokens "
             f"(weights {gb(s.footprint.weight_bytes)}, KV {gb(s.footprint.kv_bytes)})"
         )
-    table = Table(show_lines=False, header_style="bold", pad_edge=False)
-    for col, justify in [("#", "right"), ("model", "left"), ("params", "right"),
-                         ("format", "left"), ("bits/w", "right"), ("weights", "right"),
-                         ("KV", "right"), ("other", "right"), ("total", "right"),
-                         ("free", "right"), ("score", "right"), ("evidence", "left")]:
-        table.add_column(col, justify=justify, no_wrap=col not in {"evidence"})
+    headers = ["#", "model", "format", "bits/w", "GB: total = weights+KV+other", "free", "score",
+               "evidence"]  # fmt: skip
+    rows, footnotes = [], []
     for i, c in enumerate(rec.ranked[:top], start=1):
         fp = c.footprint
         best = c.best
         bpw = fp.weight_bytes * 8 / c.arch.params_total
+        memory = (
+            f"{fp.total_bytes / 1e9:.1f} = {fp.weight_bytes / 1e9:.1f}+"
+            f"{fp.kv_bytes / 1e9:.1f}+{(fp.compute_bytes + fp.overhead_bytes) / 1e9:.1f}"
+        )
         if best is None:
-            score, evidence = "[dim]—[/]", "[dim]no evidence for this config on this task[/]"
+            score, evidence = "-", "none"
         else:
-            fmt = "{:.1f}" if best.higher_is_better else "{:.2f}"
-            score = fmt.format(best.value)
+            score = f"{best.value:.1f}" if best.higher_is_better else f"{best.value:.2f}"
             if best.uncertainty is not None:
-                score += f" ±{best.uncertainty:.1f}"
-            evidence = f"[bold]{best.kind}[/]: {best.source}"
+                score += f"±{best.uncertainty:.1f}"
+            footnotes.append(f"[{i}] {best.describe()}")
             if c.disagreement:
-                evidence += f" [yellow](disagrees: {c.disagreement})[/]"
-        table.add_row(
-            str(i), c.arch.name, params_label(c.arch.params_total), c.format.name, f"{bpw:.2f}",
-            gb(fp.weight_bytes), gb(fp.kv_bytes), gb(fp.compute_bytes + fp.overhead_bytes),
-            gb(fp.total_bytes), gb(c.headroom_bytes), score, evidence,
-        )  # fmt: skip
-    out.print(table)
+                footnotes.append(styled(f"    evidence disagrees: {c.disagreement}", "yellow"))
+            evidence = f"{best.kind} [{i}]"
+        rows.append([str(i), c.arch.name, c.format.name, f"{bpw:.2f}", memory,
+                     f"{c.headroom_bytes / 1e9:.1f}", score, evidence])  # fmt: skip
+    right = [True, False, False, True, True, True, True, False]
+    print(text_table(headers, rows, right, shrink=1))
+    print()
+    for line in footnotes:
+        print(line)
     with_evidence = sum(1 for c in rec.ranked if c.best is not None)
-    out.print(
-        f"[dim]{len(rec.ranked)} of {rec.considered} configs fit; {with_evidence} have evidence "
-        f"for {rec.task}. Sizes in GB = 10^9 bytes. 'other' = compute buffer + runtime overhead. "
-        f"Scores: accuracy in % (perplexity: lower is better).[/]"
+    print(
+        styled(
+            f"{len(rec.ranked)} of {rec.considered} configs fit; {with_evidence} have evidence "
+            f"for {rec.task}. GB = 10^9 bytes; other = compute buffer + runtime overhead; "
+            f"free = budget - total. Scores: accuracy in % (perplexity: lower is better). "
+            f"--json for everything.",
+            "dim",
+        )
     )

@@ -1,0 +1,70 @@
+"""The recommender's own logic: fitting, ranking and evidence precedence."""
+
+from __future__ import annotations
+
+import pytest
+
+import advisor
+from advisor.recommender import RecommendError, recommend
+
+
+def test_library_call_returns_typed_objects() -> None:
+    rec = advisor.recommend(budget="24GB", task="mmlu", context=4096)
+    assert rec.budget_bytes == 24 * 10**9
+    assert rec.ranked
+    top = rec.ranked[0]
+    assert top.footprint.total_bytes <= rec.usable_bytes
+    assert top.best is not None and top.best.kind in {"measured", "published", "predicted"}
+
+
+def test_everything_ranked_fits_and_nothing_excluded_does() -> None:
+    rec = recommend(budget="12GiB", task="mmlu", backend="gguf")
+    assert all(c.footprint.total_bytes <= rec.usable_bytes for c in rec.ranked)
+    assert all(c.footprint.total_bytes > rec.usable_bytes for c in rec.excluded)
+    assert all(c.format.backend == "gguf" for c in rec.ranked)
+    assert len(rec.ranked) + len(rec.excluded) == rec.considered
+
+
+def test_scored_configs_rank_by_score_then_unscored_follow() -> None:
+    rec = recommend(budget="24GB", task="mmlu")
+    scores = [c.best.value for c in rec.ranked if c.best is not None]
+    assert scores == sorted(scores, reverse=True)
+    first_unscored = next(i for i, c in enumerate(rec.ranked) if c.best is None)
+    assert all(c.best is None for c in rec.ranked[first_unscored:])
+
+
+def test_published_16bit_score_backs_f16_config() -> None:
+    rec = recommend(budget="80GB", task="mmlu", backend="gguf", families=["qwen2.5"])
+    f16 = next(c for c in rec.ranked if c.label == "Qwen2.5-7B F16")
+    published = [e for e in f16.evidence if e.kind == "published"]
+    assert published and published[0].value == pytest.approx(74.2)
+    assert "qwenlm.github.io" in published[0].source
+
+
+def test_longer_context_costs_more_memory() -> None:
+    short = recommend(budget="24GB", task="mmlu", context=2048, families=["llama3.1"])
+    long = recommend(budget="24GB", task="mmlu", context=32768, families=["llama3.1"])
+    label = "Llama-3.1-8B Q4_K_M"
+    s = next(c for c in short.ranked if c.label == label)
+    l_ = next(c for c in long.ranked if c.label == label)
+    assert l_.footprint.kv_bytes == 16 * s.footprint.kv_bytes
+
+
+def test_task_groups_resolve_to_one_task() -> None:
+    assert recommend(budget="24GB", task="math").task == "gsm8k"
+    assert recommend(budget="24GB", task="knowledge").task == "mmlu"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"budget": "24GB", "task": "astrology"}, "unknown task"),
+        ({"budget": "24GB", "backend": "tpu"}, "unknown backend"),
+        ({"budget": "24GB", "kv_cache": "q3"}, "KV cache"),
+        ({"budget": "24GB", "context": 0}, "context"),
+        ({"budget": "24GB", "safety_margin": 1.5}, "margin"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], needle: str) -> None:
+    with pytest.raises(RecommendError, match=needle):
+        recommend(**kwargs)  # type: ignore[arg-type]
