@@ -197,10 +197,17 @@ def known_tasks() -> set[str]:
     return tasks | set(TASK_GROUPS) | {m.task for m in _measurements()}
 
 
+# Qwen (1.0)'s README calls its GPTQ checkpoints "Int8"/"Int4" (published.csv notes).
+PUBLISHED_FORMAT_ALIASES = {"Int8": "GPTQ-Int8", "Int4": "GPTQ-Int4"}
+
+
 def _format_matches_published(fmt: Format, point: PublishedPoint) -> bool:
     if point.format in PUBLISHED_16BIT:
         return fmt.name in SIXTEEN_BIT_FORMATS
-    return point.format.upper() == fmt.name.upper()
+    published = PUBLISHED_FORMAT_ALIASES.get(point.format, point.format)
+    if fmt.backend == "gguf":
+        return published.upper() == fmt.name.upper()  # llama.cpp tables write q4_K_M too
+    return published == fmt.name
 
 
 def _published_index() -> dict[tuple[str, str], list[tuple[str, dict[str, str]]]]:

@@ -68,3 +68,11 @@ def test_task_groups_resolve_to_one_task() -> None:
 def test_bad_arguments(kwargs: dict[str, object], needle: str) -> None:
     with pytest.raises(RecommendError, match=needle):
         recommend(**kwargs)  # type: ignore[arg-type]
+
+
+def test_gptq_evidence_never_backs_bitsandbytes() -> None:
+    rec = recommend(budget="80GB", task="mmlu", families=["qwen1"])
+    int8 = next(c for c in rec.ranked if c.label == "Qwen-7B-Chat int8")
+    gptq = next(c for c in rec.ranked if c.label == "Qwen-7B-Chat GPTQ-Int8")
+    assert not [e for e in int8.evidence if e.kind == "published"]
+    assert [e.value for e in gptq.evidence if e.kind == "published"] == [55.4]
