@@ -378,7 +378,7 @@ def recommend(
     safety_margin: float = DEFAULT_SAFETY_MARGIN,
     families: Sequence[str] | None = None,
 ) -> Recommendation:
-    """Rank the configs that fit ``budget`` (e.g. "24GB", "16GiB", or bytes).
+    """Rank the configs that fit ``budget`` ("24GB", "16GiB", or an int of bytes).
 
     ``device`` is "cuda" (GPU memory) or "cpu" (system RAM); with no budget the detected
     hardware decides both.
@@ -394,10 +394,18 @@ def recommend(
     notes: list[str] = []
     if budget is None:
         budget_bytes, device, label = _detected_budget(device, notes)
+    elif isinstance(budget, int):
+        if budget <= 0:
+            raise RecommendError(f"memory budget must be positive, got {budget} bytes")
+        budget_bytes, device = budget, device or "cuda"
+        label = _budget_label(f"{budget / 2**30}GiB", budget_bytes)
     else:
         budget_bytes = parse_size(budget)
         device = device or "cuda"
         label = _budget_label(budget, budget_bytes)
+        hint = _gib_hint(budget, budget_bytes)
+        if hint:
+            notes.append(hint)
     resolved = resolve_task(task)
     if resolved != task.strip().lower():
         notes.append(f"task group {task!r} ranked on {resolved}")
@@ -439,6 +447,26 @@ def _budget_label(budget: str | int, budget_bytes: int) -> str:
     unit = "GiB" if "i" in text.lower() else "GB"
     other = "GiB" if unit == "GB" else "GB"
     return f"{format_bytes(budget_bytes, unit)} ({format_bytes(budget_bytes, other)})"
+
+
+def _gib_hint(budget: str | int, budget_bytes: int) -> str | None:
+    """GPU makers' "24 GB" is 24 GiB: say so when the user typed decimal GB."""
+    text = str(budget).strip().upper()
+    if not text.endswith(("GB", "G")):
+        return None
+    gib = budget_bytes / 10**9
+    cards = [
+        hw.name.removeprefix("NVIDIA ").removeprefix("GeForce ")
+        for hw in profiles.hardware_profiles().values()
+        if hw.kind == "gpu" and hw.memory_bytes == round(gib) * 2**30
+    ]
+    if not cards:
+        return None
+    size = format_bytes(round(gib) * 2**30, "GB")
+    return (
+        f'"{round(gib)} GB" cards ({", ".join(cards)}) have {round(gib)} GiB = {size}: '
+        f"pass --vram {round(gib)}GiB to budget all of it"
+    )
 
 
 def _detected_budget(device: str | None, notes: list[str]) -> tuple[int, str, str]:

@@ -33,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--vram", metavar="SIZE", help="GPU memory budget, e.g. 24GB or 24GiB")
     budget.add_argument(
+        "--hardware",
+        metavar="ID",
+        help="a bundled hardware profile, e.g. rtx-4090-24gb (see `advisor profiles hardware`)",
+    )
+    budget.add_argument(
         "--ram", metavar="SIZE", help="system memory budget (CPU inference), e.g. 16GB"
     )
     p.add_argument(
@@ -75,6 +80,16 @@ def run(args: argparse.Namespace) -> int:
 
     budget = args.vram or args.ram
     device = "cpu" if args.ram else ("cuda" if args.vram else None)
+    if args.hardware:
+        from advisor.profiles import hardware_profiles
+
+        profiles = hardware_profiles()
+        if args.hardware not in profiles:
+            raise AdvisorError(
+                f"unknown hardware {args.hardware!r}: one of {', '.join(sorted(profiles))}"
+            )
+        hw = profiles[args.hardware]
+        budget, device = hw.memory_bytes, ("cpu" if hw.kind != "gpu" else "cuda")
     rec = recommend(
         budget=budget,
         task=args.task,
