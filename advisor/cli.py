@@ -10,6 +10,7 @@ import argparse
 import importlib
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    print(f"advisor: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if (
@@ -70,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         and "advisor.commands.tui" in COMMANDS.values()
     ):
         args_list = ["tui"]
+    warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(args_list)
     if not getattr(args, "func", None):

@@ -172,7 +172,49 @@ class Recommendation:
     def usable_bytes(self) -> int:
         return int(self.budget_bytes * (1 - self.safety_margin))
 
-    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+    def best_per_model(self) -> tuple[Candidate, ...]:
+        """Each model once, in its best-ranked format (the ranking's order is kept)."""
+        seen: set[str] = set()
+        out = []
+        for c in self.ranked:
+            if c.arch.model_id not in seen:
+                seen.add(c.arch.model_id)
+                out.append(c)
+        return tuple(out)
+
+    def explanation(self) -> str | None:
+        """The top pick in one line, set against the best smaller-model, higher-bit config
+        of about the same memory: the trade-off this tool exists to settle."""
+        scored = [c for c in self.ranked if c.best is not None]
+        if not scored:
+            return None
+        pick = scored[0]
+        best = pick.best
+        assert best is not None
+        line = (
+            f"{pick.label}: {pick.footprint.total_bytes / 1e9:.1f} GB, {best.kind} "
+            f"{_score_text(best)} on {self.task}"
+        )
+        rivals = [
+            c
+            for c in scored[1:]
+            if c.arch.model_id != pick.arch.model_id
+            and c.format.nominal_bits != pick.format.nominal_bits
+            and abs(c.footprint.total_bytes - pick.footprint.total_bytes)
+            <= 0.25 * pick.footprint.total_bytes
+        ]
+        if not rivals:
+            return line
+        rival = rivals[0]
+        assert rival.best is not None
+        verb = "beats" if _rank_key(pick) < _rank_key(rival) else "ties"
+        return (
+            f"{line}; {verb} {rival.label} ({rival.best.kind} {_score_text(rival.best)}, "
+            f"{rival.footprint.total_bytes / 1e9:.1f} GB) at about equal memory"
+        )
+
+    def to_dict(self, top: int | None = None, per_model: bool = False) -> dict[str, Any]:
+        shown = self.best_per_model() if per_model else self.ranked
         return {
             "budget_bytes": self.budget_bytes,
             "budget": self.budget_label,
@@ -187,7 +229,9 @@ class Recommendation:
             "considered": self.considered,
             "fits": len(self.ranked),
             "notes": list(self.notes),
-            "candidates": [c.to_dict() for c in self.ranked[:top]],
+            "explanation": self.explanation(),
+            "per_model": per_model,
+            "candidates": [c.to_dict() for c in shown[:top]],
             "smallest": None if self.smallest is None else self.smallest.to_dict(),
         }
 
@@ -247,7 +291,7 @@ def _measurements() -> tuple[Any, ...]:
         from advisor.store import load_measurements
     except ImportError:  # the store arrives with the measurement issue
         return ()
-    return tuple(m for m in load_measurements(store_paths(), quiet=True) if m.status == "ok")
+    return tuple(m for m in load_measurements(store_paths()) if m.status == "ok")
 
 
 @cache
@@ -358,6 +402,11 @@ def candidates(
             )
             out.append(Candidate(arch, fmt, fp, budget_bytes, tuple(evidence)))
     return out
+
+
+def _score_text(e: Evidence) -> str:
+    text = f"{e.value:.1f}" if e.higher_is_better else f"{e.value:.2f}"
+    return text + (f" ± {e.uncertainty:.1f}" if e.uncertainty is not None else "")
 
 
 def _rank_key(candidate: Candidate) -> tuple[int, float, int]:

@@ -64,6 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=["gguf", "bnb", "any"],
         help="formats to consider: llama.cpp GGUF, bitsandbytes, or any",
     )
+    p.add_argument(
+        "--all-formats",
+        action="store_true",
+        help="list every model × format that fits (default: each model in its best format)",
+    )
     p.add_argument("--top", type=_positive_int, default=10, help="rows to show (default 10)")
     p.add_argument(
         "--family", action="append", help="only these families (repeatable), e.g. qwen2.5"
@@ -101,13 +106,13 @@ def run(args: argparse.Namespace) -> int:
         families=args.family,
     )
     if args.json:
-        print_json(rec.to_dict(top=args.top))
+        print_json(rec.to_dict(top=args.top, per_model=not args.all_formats))
         return 0 if rec.ranked else 1
-    render(rec, args.top)
+    render(rec, args.top, per_model=not args.all_formats)
     return 0 if rec.ranked else 1
 
 
-def render(rec: Recommendation, top: int) -> None:
+def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
     """A compact table (fits 80 columns) with the evidence as numbered notes below it."""
     where = "GPU memory" if rec.device == "cuda" else "system RAM"
     print(
@@ -129,7 +134,11 @@ def render(rec: Recommendation, top: int) -> None:
     headers = ["#", "model", "format", "bits/w", "GB: total = weights+KV+other", "free", "score",
                "evidence"]  # fmt: skip
     rows, footnotes = [], []
-    for i, c in enumerate(rec.ranked[:top], start=1):
+    shown = rec.best_per_model() if per_model else rec.ranked
+    explanation = rec.explanation()
+    if explanation:
+        print(styled("Pick: ") + explanation)
+    for i, c in enumerate(shown[:top], start=1):
         fp = c.footprint
         best = c.best
         bpw = fp.weight_bytes * 8 / c.arch.params_total
@@ -155,8 +164,10 @@ def render(rec: Recommendation, top: int) -> None:
     for line in footnotes:
         print(line)
     with_evidence = sum(1 for c in rec.ranked if c.best is not None)
+    scope = "each model in its best format (--all-formats for all)" if per_model else "all formats"
     print(
         styled(
+            f"Showing {scope}. "
             f"{len(rec.ranked)} of {rec.considered} configs fit; {with_evidence} have evidence "
             f"for {rec.task}. GB = 10^9 bytes; other = compute buffer + runtime overhead; "
             f"free = budget - total. Scores: accuracy in % (perplexity: lower is better). "
