@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from advisor.errors import AdvisorError
@@ -210,6 +211,20 @@ def footprint(
     prompt_tokens = context_tokens if prompt_tokens is None else prompt_tokens
     _check_context(prompt_tokens)
     f = get_format(fmt) if isinstance(fmt, str) else fmt
+    return _footprint(arch, f, context_tokens, kv_cache_type, device, backend, prompt_tokens)
+
+
+@lru_cache(maxsize=32768)
+def _footprint(
+    arch: Architecture,
+    f: Format,
+    context_tokens: int,
+    kv_cache_type: str,
+    device: str,
+    backend: str | None,
+    prompt_tokens: int,
+) -> Footprint:
+    # Pure and called per config on every re-rank (the TUI re-ranks on each keystroke).
     backend = backend or backend_for(f)
     # transformers' KV cache is 16-bit; quantized caches are a llama.cpp option.
     kv_type = kv_cache_type if backend == "llama.cpp" else "f16"

@@ -294,6 +294,13 @@ def _measurements() -> tuple[Any, ...]:
     return tuple(m for m in load_measurements(store_paths()) if m.status == "ok")
 
 
+def reload_measurements() -> None:
+    """Forget the measurements read so far: the next ranking reads the stores again
+    (after `advisor measure` appended to them in this process, e.g. from the TUI)."""
+    _measurements.cache_clear()
+    _measurement_index.cache_clear()
+
+
 @cache
 def _measurement_index() -> dict[tuple[str, str, str], list[Any]]:
     index: dict[tuple[str, str, str], list[Any]] = {}

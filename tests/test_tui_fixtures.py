@@ -1,0 +1,138 @@
+"""Deterministic data for the TUI tests: fixed hardware and a small fixed ranking.
+
+The snapshots must not move when the bundled profiles, the curves or this machine change,
+so they run on these few hand-made configs (real dataclasses, made-up but plausible
+numbers) through the same ``recommend`` signature the app uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from advisor.hardware import GPU, Hardware
+from advisor.memory import Footprint
+from advisor.profiles import Architecture
+from advisor.quant import get_format
+from advisor.recommender import Candidate, Evidence, Recommendation
+from advisor.units import parse_size
+
+GiB = 2**30
+
+HARDWARE = Hardware(
+    cpu="Test CPU 8-core",
+    cores=8,
+    ram_total_bytes=64 * 10**9,
+    ram_available_bytes=48 * 10**9,
+    gpus=(GPU(0, "NVIDIA GeForce RTX 4090", 24 * GiB, 23 * GiB),),
+)
+NO_GPU = Hardware(
+    cpu="Test CPU", cores=4, ram_total_bytes=16 * 10**9, ram_available_bytes=12 * 10**9
+)
+
+
+def arch(model_id: str, family: str, family_key: str, params: float) -> Architecture:
+    """An Architecture with only the fields the TUI reads set meaningfully."""
+    values: dict[str, object] = {f.name: None for f in fields(Architecture)}
+    values.update(
+        model_id=model_id,
+        name=model_id.rsplit("/", 1)[-1],
+        family=family,
+        family_key=family_key,
+        params_total=int(params * 1e9),
+        n_layers=32, hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128,
+        vocab_size=150_000, tied_embeddings=False, attention="full",
+        source="test", confidence="high", notes="",
+    )  # fmt: skip
+    return Architecture(**values)  # type: ignore[arg-type]
+
+
+ARCHS = {
+    "qwen7": arch("Qwen/Qwen2.5-7B", "Qwen2.5", "qwen2.5", 7.6),
+    "qwen14": arch("Qwen/Qwen2.5-14B", "Qwen2.5", "qwen2.5", 14.8),
+    "qwen3b": arch("Qwen/Qwen2.5-3B", "Qwen2.5", "qwen2.5", 3.1),
+    "llama8": arch("meta-llama/Llama-3.1-8B", "Llama 3.1", "llama3.1", 8.0),
+    "gemma27": arch("google/gemma-2-27b", "Gemma 2", "gemma2", 27.2),
+}
+# (arch, format, weights GB, mmlu, evidence kind, gsm8k)
+CONFIGS = [
+    ("qwen7", "F16", 15.2, 74.2, "published", 85.4),
+    ("qwen7", "Q8_0", 8.1, 74.0, "measured", 85.0),
+    ("qwen7", "Q4_K_M", 4.7, 72.9, "predicted", 82.1),
+    ("qwen7", "nf4", 5.5, 72.1, "published", None),
+    ("qwen14", "Q4_K_M", 9.0, 79.3, "predicted", 88.0),
+    ("qwen14", "IQ3_M", 6.9, 77.0, "predicted", None),
+    ("qwen14", "Q8_0", 15.7, 79.9, "published", 90.2),
+    ("qwen3b", "F16", 6.2, 65.6, "published", 79.1),
+    ("qwen3b", "Q8_0", 3.3, 65.4, "predicted", 78.8),
+    ("llama8", "Q4_K_M", 4.9, 64.8, "predicted", 55.0),
+    ("llama8", "F16", 16.1, 66.7, "published", 56.9),
+    ("llama8", "Q2_K", 3.2, None, None, None),
+    ("gemma27", "Q4_K_M", 16.6, 75.2, "predicted", 74.0),
+    ("gemma27", "Q2_K", 10.4, 69.8, "predicted", None),
+]
+
+
+def _evidence(kind: str, task: str, value: float) -> Evidence:
+    unc = {"measured": 0.9, "published": None, "predicted": 1.6}[kind]
+    source = {
+        "measured": "measured 2026-01-05 on NVIDIA GeForce RTX 4090, llama.cpp, n=500",
+        "published": "model card, table 'Base models'",
+        "predicted": "curve fitted on 212 points; LOCO CV MAE 1.2",
+    }[kind]
+    detail = {"cv_mae": 1.2} if kind == "predicted" else {}
+    return Evidence(kind, task, "acc", value, unc, source, detail)
+
+
+def candidates(
+    budget_bytes: int, task: str, context: int, kv_cache: str, device: str
+) -> list[Candidate]:
+    kv_scale = {"f16": 1.0, "q8_0": 0.53, "q4_0": 0.28}[kv_cache] * context / 4096
+    out = []
+    for key, fmt_name, weights_gb, mmlu, kind, gsm8k in CONFIGS:
+        a = ARCHS[key]
+        fmt = get_format(fmt_name)
+        fp = Footprint(
+            weight_bytes=int(weights_gb * 1e9),
+            kv_bytes=int(0.5e9 * kv_scale * a.params_total / 8e9),
+            compute_bytes=int(0.3e9),
+            overhead_bytes=int(0.4e9),
+            context_tokens=context,
+            kv_cache_type=kv_cache,
+            backend="llama.cpp" if fmt.backend == "gguf" else "transformers",
+            device=device,
+        )
+        value = {"mmlu": mmlu, "gsm8k": gsm8k}.get(task)
+        evidence = () if value is None or kind is None else (_evidence(kind, task, value),)
+        out.append(Candidate(a, fmt, fp, budget_bytes, evidence))
+    return out
+
+
+def fake_recommend(
+    budget: str | int | None = None,
+    task: str = "mmlu",
+    context: int = 4096,
+    kv_cache: str = "f16",
+    backend: str = "any",
+    device: str | None = None,
+    safety_margin: float = 0.10,
+    families: object = None,
+) -> Recommendation:
+    """``recommend`` over the fixed configs above: same signature, same fit rule."""
+    budget_bytes = parse_size(budget if budget is not None else "24GiB")
+    device = device or "cuda"
+    cands = candidates(budget_bytes, task, context, kv_cache, device)
+    if backend != "any":
+        cands = [c for c in cands if c.format.backend == backend]
+    usable = int(budget_bytes * (1 - safety_margin))
+    fits = [c for c in cands if c.footprint.total_bytes <= usable]
+    fits.sort(key=lambda c: (c.best is None, -(c.best.value if c.best else 0)))
+    excluded = sorted((c for c in cands if c not in fits), key=lambda c: c.footprint.total_bytes)
+    return Recommendation(
+        budget_bytes=budget_bytes, budget_label=str(budget), device=device, task=task,
+        requested_task=task, context_tokens=context, kv_cache_type=kv_cache, backend=backend,
+        safety_margin=safety_margin, ranked=tuple(fits), excluded=tuple(excluded),
+        considered=len(cands), smallest=min(cands, key=lambda c: c.footprint.total_bytes),
+    )  # fmt: skip
+
+
+TASKS = ["mmlu", "gsm8k", "arc_challenge"]
