@@ -89,9 +89,7 @@ def parse_quants(spec: str | list[str]) -> list[str]:
         if not name:
             continue
         if name.upper() not in known:
-            raise LadderError(
-                f"unknown quant type {name!r}; known: {', '.join(GGUF_FILE_TYPES)}"
-            )
+            raise LadderError(f"unknown quant type {name!r}; known: {', '.join(GGUF_FILE_TYPES)}")
         if known[name.upper()] not in out:
             out.append(known[name.upper()])
     if not out:
