@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "memory": "advisor.commands.memory",
     "measure": "advisor.commands.measure",
     "models": "advisor.commands.models",
+    "results": "advisor.commands.results",
     "fit": "advisor.commands.fit",
     "findings": "advisor.commands.findings",
     "plot": "advisor.commands.plot",
