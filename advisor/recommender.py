@@ -459,7 +459,7 @@ def recommend(
         budget_bytes = parse_size(budget)
         device = device or "cuda"
         label = _budget_label(budget, budget_bytes)
-        hint = _gib_hint(budget, budget_bytes)
+        hint = _gib_hint(budget, budget_bytes) if device == "cuda" else None
         if hint:
             notes.append(hint)
     resolved = resolve_task(task)
@@ -469,9 +469,10 @@ def recommend(
     if families:
         wanted = {f.lower() for f in families}
         archs = [a for a in archs if a.family_key in wanted or a.family.lower() in wanted]
-    all_candidates = candidates(
-        archs, BACKENDS[backend], context, kv_cache, device, budget_bytes, resolved
-    )
+    formats = BACKENDS[backend]
+    if device == "cpu":  # GPTQ/AWQ kernels are CUDA-only; llama.cpp and bitsandbytes run on CPU
+        formats = tuple(f for f in formats if get_format(f).backend not in {"gptq", "awq"})
+    all_candidates = candidates(archs, formats, context, kv_cache, device, budget_bytes, resolved)
     usable = int(budget_bytes * (1 - safety_margin))
     fitting = [c for c in all_candidates if c.footprint.total_bytes <= usable]
     fitting.sort(key=_rank_key)

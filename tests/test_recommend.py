@@ -76,3 +76,9 @@ def test_gptq_evidence_never_backs_bitsandbytes() -> None:
     gptq = next(c for c in rec.ranked if c.label == "Qwen-7B-Chat GPTQ-Int8")
     assert not [e for e in int8.evidence if e.kind == "published"]
     assert [e.value for e in gptq.evidence if e.kind == "published"] == [55.4]
+
+
+def test_cpu_budgets_leave_out_cuda_only_formats() -> None:
+    rec = recommend(budget="16GB", task="gsm8k", device="cpu")
+    assert not any(c.format.backend in {"gptq", "awq"} for c in rec.ranked)
+    assert not any("--vram" in n for n in rec.notes)
