@@ -171,7 +171,7 @@ def _read_rows(path: Path, required_columns: set[str]) -> Iterator[tuple[str, di
             for line_no, values in enumerate(reader, start=2):
                 if len(values) != width:
                     raise ProfileError(f"{path.name}:{line_no}: wrong number of fields")
-                yield f"{path.name}:{line_no}", dict(zip(header, values))
+                yield f"{path.name}:{line_no}", dict(zip(header, values, strict=True))
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:

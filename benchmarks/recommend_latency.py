@@ -30,7 +30,9 @@ def main() -> int:
     args = parser.parse_args()
     cases = {
         "python -c pass (baseline)": [sys.executable, "-c", "pass"],
-        "advisor recommend --vram 24GB": [sys.executable, "-m", "advisor", "recommend", "--vram", "24GB"],
+        "advisor recommend --vram 24GB": [
+            sys.executable, "-m", "advisor", "recommend", "--vram", "24GB",
+        ],
         "advisor recommend --vram 24GB --json": [
             sys.executable, "-m", "advisor", "recommend", "--vram", "24GB", "--json",
         ],

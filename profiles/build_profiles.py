@@ -462,7 +462,9 @@ def qwen1_rows() -> list[Row]:
     rows = []
     for model_id, size, hidden, layers, heads, ff_config, vocab, max_ctx in QWEN1_CONFIGS:
         ff = ff_config // 2
-        per_layer = 2 * hidden + (hidden * 3 * hidden + 3 * hidden) + hidden * hidden + 3 * hidden * ff
+        per_layer = (
+            2 * hidden + (hidden * 3 * hidden + 3 * hidden) + hidden * hidden + 3 * hidden * ff
+        )
         params = 2 * vocab * hidden + layers * per_layer + hidden
         rows.append(
             {

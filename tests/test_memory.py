@@ -100,7 +100,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path) -> None:  # type: ignore[no-unt
 def test_truncated_gguf_is_detected(smollm2_gguf, tmp_path) -> None:  # type: ignore[no-untyped-def]
     torn = tmp_path / "torn.gguf"
     torn.write_bytes(smollm2_gguf.read_bytes()[:5_000_000])
-    with pytest.raises(GGUFError, match="truncated|damaged"):
+    with pytest.raises(GGUFError, match=r"truncated|damaged"):
         read_gguf(torn)
 
 
