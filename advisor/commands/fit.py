@@ -91,18 +91,22 @@ def render(data: dict[str, Any], path: Path | None) -> None:
         "LOMO MAE",
         "no degradation",
         "const/format",
+        "const/task×format",
         "90% cover",
     ):
         table.add_column(col, justify="left" if col == "task" else "right")
     lomo = {(r["task"], r["band"]): r for r in data["cv"]["lomo"]}
     for row in data["cv"]["loco"]:
         other = lomo[(row["task"], row["band"])]
-        best = row["mae"] <= min(row["mae_no_degradation"], row["mae_constant_penalty"])
+        best = row["mae"] <= min(
+            row["mae_no_degradation"], row["mae_constant_penalty"], row["mae_constant_per_format"]
+        )
         mark = "" if best else " [yellow]*[/]"
         unit = "%" if row["unit"] != "points" else ""
         table.add_row(
             row["task"], row["band"], str(row["n"]), f"{row['mae']:.2f}{unit}{mark}",
             f"{other['mae']:.2f}{unit}", f"{row['mae_no_degradation']:.2f}{unit}",
+            f"{row['mae_constant_per_format']:.2f}{unit}",
             f"{row['mae_constant_penalty']:.2f}{unit}", f"{other['coverage']:.0%}",
         )  # fmt: skip
     out.print(table)

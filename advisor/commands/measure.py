@@ -8,7 +8,7 @@ from typing import Any
 
 DEFAULT_QUANTS = "Q8_0,Q6_K,Q4_K_M,Q4_0,Q2_K"
 DEFAULT_TASKS = "arc_easy,lambada,lambada_ppl,arithmetic"
-DEFAULT_LINEAR = "bf16,int8,nf4,fp4"  # issue 5: --backend transformers
+DEFAULT_LINEAR = "bf16,int8,nf4,fp4"  # --backend transformers
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
         "--backend",
         choices=["llama.cpp", "transformers"],
         default="llama.cpp",
-        help="llama.cpp (GGUF types) or transformers (load-time formats; issue 5)",
+        help="llama.cpp (GGUF types) or transformers (load-time bitsandbytes formats)",
     )
     p.add_argument(
         "--quants",
