@@ -196,8 +196,13 @@ def published_points() -> list[dict[str, Any]]:
     return rows
 
 
-def measured_points(paths: Iterable[Path] | None = None) -> list[dict[str, Any]]:
-    """Local measurements (``advisor measure``) as dicts; empty when there are none."""
+def measured_points(
+    paths: Iterable[Path] | None = None, dequantized_bases: bool = False
+) -> list[dict[str, Any]]:
+    """Local measurements (``advisor measure``) as dicts; empty when there are none.
+
+    Ladders made from a 4-bit file are left out unless ``dequantized_bases`` (see below).
+    """
     try:
         from advisor.store import load_measurements
     except ImportError:
@@ -211,7 +216,7 @@ def measured_points(paths: Iterable[Path] | None = None) -> list[dict[str, Any]]
     for m in load_measurements(list(paths), warn=False):
         if getattr(m, "status", "ok") != "ok" or m.value is None:
             continue
-        if any("dequantized" in note for note in m.provenance):
+        if not dequantized_bases and any("dequantized" in note for note in m.provenance):
             # A ladder made from a 4-bit file: its "16-bit" anchor holds 4-bit information and
             # its rungs add re-quantization error on top, which is not the degradation from
             # real 16-bit weights that the law models. Such results stay measured evidence.

@@ -227,7 +227,8 @@ def perplexity_vs_accuracy(points: Sequence[dict[str, Any]]) -> list[dict[str, A
 
 def gather(task_for_predictions: str = "mmlu") -> dict[str, Any]:
     """Everything ``advisor findings`` reports, as plain data."""
-    points = published_points() + measured_points()
+    # Ladders from a 4-bit base still show whether perplexity orders formats by accuracy.
+    points = published_points() + measured_points(dequantized_bases=True)
     pairs = equal_memory_pairs(points)
     predicted = predicted_pairs(task_for_predictions)
     ppl = perplexity_vs_accuracy(points)
