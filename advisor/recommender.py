@@ -9,6 +9,7 @@ keeps ``best = None``: it is listed as such, never given an invented score.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -207,7 +208,9 @@ class Recommendation:
             return line
         rival = rivals[0]
         assert rival.best is not None
-        verb = "beats" if _rank_key(pick) < _rank_key(rival) else "ties"
+        gap = abs(best.value - rival.best.value)
+        noise = math.hypot(best.uncertainty or 0.0, rival.best.uncertainty or 0.0)
+        verb = "beats" if gap > noise else "is within uncertainty of"
         return (
             f"{line}; {verb} {rival.label} ({rival.best.kind} {_score_text(rival.best)}, "
             f"{rival.footprint.total_bytes / 1e9:.1f} GB) at about equal memory"

@@ -82,3 +82,16 @@ def test_cpu_budgets_leave_out_cuda_only_formats() -> None:
     rec = recommend(budget="16GB", task="gsm8k", device="cpu")
     assert not any(c.format.backend in {"gptq", "awq"} for c in rec.ranked)
     assert not any("--vram" in n for n in rec.notes)
+
+
+def test_explanation_does_not_claim_a_win_inside_the_uncertainty() -> None:
+    rec = recommend(budget="16GB", task="gsm8k", device="cpu")
+    line = rec.explanation()
+    assert line is not None and line.startswith(rec.ranked[0].label)
+    pick, rival = rec.ranked[0].best, None
+    assert pick is not None
+    if "beats" in line:
+        rival_label = line.split("beats ", 1)[1].split(" (", 1)[0]
+        rival = next(c.best for c in rec.ranked if c.label == rival_label)
+        assert rival is not None
+        assert pick.value - rival.value > (pick.uncertainty or 0)
