@@ -295,6 +295,21 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _config_fields(plan: ConfigPlan, opts: SweepOptions) -> dict[str, Any]:
+    """What every record of one config shares: the model, the backend and the format."""
+    return {
+        "model_name": plan.model["model_name"],
+        "family": plan.model["family"],
+        "arch_id": plan.model["arch_id"],
+        "params": plan.model["params"],
+        "model_sha256": plan.sha256,
+        "backend": opts.backend,
+        "format": plan.format,
+        "nominal_bits": plan.nominal_bits,
+        "bits_per_weight": plan.bits_per_weight,
+    }
+
+
 def _failed_record(
     plan: ConfigPlan, task: dict[str, Any], opts: SweepOptions, err: str
 ) -> Measurement:
@@ -304,15 +319,7 @@ def _failed_record(
         key=task["key"],
         status="failed",
         error=err,
-        model_name=plan.model["model_name"],
-        family=plan.model["family"],
-        arch_id=plan.model["arch_id"],
-        params=plan.model["params"],
-        model_sha256=plan.sha256,
-        backend=opts.backend,
-        format=plan.format,
-        nominal_bits=plan.nominal_bits,
-        bits_per_weight=plan.bits_per_weight,
+        **_config_fields(plan, opts),
         task=task["name"],
         task_version=task["version"],
         metric="",
@@ -575,15 +582,7 @@ def worker_main(spec: dict[str, Any]) -> int:
             m = Measurement(
                 key=t["key"],
                 status="ok",
-                model_name=plan.model["model_name"],
-                family=plan.model["family"],
-                arch_id=plan.model["arch_id"],
-                params=plan.model["params"],
-                model_sha256=plan.sha256,
-                backend=opts.backend,
-                format=plan.format,
-                nominal_bits=plan.nominal_bits,
-                bits_per_weight=plan.bits_per_weight,
+                **_config_fields(plan, opts),
                 task=task.name,
                 task_version=task.version,
                 metric=res.primary_metric,
