@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from advisor.errors import AdvisorError
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -116,6 +118,9 @@ class Backend(ABC):
 
     #: registry name ("llama.cpp", "transformers")
     name: str = ""
+    #: what "not loaded" and the backend's other failures raise
+    error_type: type[AdvisorError] = AdvisorError
+    _config: LoadedConfig | None = None
 
     @abstractmethod
     def load(self) -> Self:
@@ -127,8 +132,19 @@ class Backend(ABC):
 
     @property
     @abstractmethod
+    def loaded(self) -> bool:
+        """Whether :meth:`load` has run and :meth:`unload` has not."""
+
+    @property
     def config(self) -> LoadedConfig:
         """The loaded configuration (format, actual bits/weight, provenance notes)."""
+        if self._config is None:
+            raise self.error_type("the model is not loaded: call load() first")
+        return self._config
+
+    def _require_loaded(self) -> None:
+        if not self.loaded:
+            raise self.error_type("the model is not loaded: call load() first")
 
     @abstractmethod
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:

@@ -114,6 +114,7 @@ class LlamaCppBackend(Backend):
     """
 
     name = "llama.cpp"
+    error_type = BackendError
 
     def __init__(
         self,
@@ -222,14 +223,8 @@ class LlamaCppBackend(Backend):
             self._model = None
 
     @property
-    def config(self) -> LoadedConfig:
-        if self._config is None:
-            raise BackendError("the model is not loaded: call load() first")
-        return self._config
-
-    def _require_loaded(self) -> None:
-        if self._ctx is None:
-            raise BackendError("the model is not loaded: call load() first")
+    def loaded(self) -> bool:
+        return self._ctx is not None
 
     # -- tokens --------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:

@@ -448,6 +448,7 @@ class TransformersBackend(Backend):
     """
 
     name = "transformers"
+    error_type = TransformersError
 
     def __init__(
         self,
@@ -672,14 +673,8 @@ class TransformersBackend(Backend):
                 torch.cuda.empty_cache()
 
     @property
-    def config(self) -> LoadedConfig:
-        if self._config is None:
-            raise TransformersError("the model is not loaded: call load() first")
-        return self._config
-
-    def _require_loaded(self) -> None:
-        if self._model is None:
-            raise TransformersError("the model is not loaded: call load() first")
+    def loaded(self) -> bool:
+        return self._model is not None
 
     # -- tokens --------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
