@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from advisor import __version__
+from advisor._version import __version__
 from advisor.errors import AdvisorError
 
 # Verb -> module; the order is the order of `advisor --help`.

@@ -23,7 +23,8 @@ def plot_data(
 ) -> dict[str, Any]:
     """Points (memory GB, score, kind, interval) per family × format, plus the Pareto frontier."""
     from advisor import profiles
-    from advisor.recommender import candidates, resolve_task
+    from advisor.evidence import resolve_task
+    from advisor.recommender import candidates
 
     resolved = resolve_task(task)
     wanted = {f.lower() for f in families}

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advisor.store import Measurement, read_store
+from advisor.measure.store import Measurement, read_store
 
 PAIRS: list[tuple[str, str]] = [
     ("F16", "bf16"),

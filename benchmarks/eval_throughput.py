@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advisor.backends.base import LoglikelihoodRequest
-from advisor.backends.llama_cpp import LlamaCppBackend
-from advisor.sources import smollm2_path
-from advisor.tasks import load_items, load_task
+from advisor.measure.backends.base import LoglikelihoodRequest
+from advisor.measure.backends.llama_cpp import LlamaCppBackend
+from advisor.measure.sources import smollm2_path
+from advisor.measure.tasks import load_items, load_task
 
 
 def main() -> int:
@@ -61,7 +61,7 @@ def main() -> int:
 
     t0 = time.perf_counter()
     ours = []
-    for start in range(0, len(items), 32):  # as advisor.tasks.evaluate chunks them
+    for start in range(0, len(items), 32):  # as advisor.measure.tasks.evaluate chunks them
         part = items[start : start + 32]
         ours += lm.loglikelihood(
             [LoglikelihoodRequest(c, x) for it in part for c, x in it.data["pairs"]]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from advisor import profiles
 from advisor.memory import footprint
-from advisor.quant import get_format
+from advisor.profiles.formats import get_format
 
 # Published format name -> our format. Qwen-1's Int8/Int4 are GPTQ (Qwen README, "Quantization").
 FORMATS = {"BF16": "bf16", "GPTQ-Int8": "GPTQ-Int8", "GPTQ-Int4": "GPTQ-Int4", "AWQ": "AWQ",

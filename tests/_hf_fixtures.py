@@ -28,7 +28,7 @@ def hf_cache(pytestconfig: pytest.Config) -> Path:
 def smollm2_hf(smollm2_gguf: Path, hf_cache: Path) -> Path:
     """SmolLM2 as a Hugging Face folder: the Q4_1 GGUF dequantized to fp32."""
     _require_stack()
-    from advisor.backends.transformers_bnb import hf_from_gguf
+    from advisor.measure.backends.transformers_bnb import hf_from_gguf
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ADVISOR_CACHE", str(hf_cache))
@@ -40,7 +40,7 @@ def smollm2_hf(smollm2_gguf: Path, hf_cache: Path) -> Path:
 def smollm2_f16_gguf(smollm2_gguf: Path, hf_cache: Path) -> Path:
     """The llama.cpp F16 rung of the same GGUF (dequantized with allow_requantize)."""
     pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed")
-    from advisor.ladder import make_rung
+    from advisor.measure.ladder import make_rung
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ADVISOR_CACHE", str(hf_cache))

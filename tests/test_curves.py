@@ -33,7 +33,8 @@ def test_import_curves_loads_nothing_heavy() -> None:
 @NEEDS_FIT
 def test_predicting_for_the_recommender_loads_nothing_heavy() -> None:
     code = (
-        "import sys; from advisor import curves, profiles; from advisor.quant import get_format;"
+        "import sys; from advisor import curves, profiles;"
+        "from advisor.profiles.formats import get_format;"
         "a = profiles.architectures()['Qwen/Qwen2.5-7B'];"
         "e = curves.predict_for_config(a, get_format('Q4_K_M'), 'mmlu');"
         "assert e is not None;"
@@ -57,7 +58,7 @@ EXPECTED_FAILURES = {
 def test_check_estimator(name: str) -> None:
     from sklearn.utils.estimator_checks import check_estimator
 
-    from advisor import curves_fit
+    from advisor.curves import fitting as curves_fit
 
     est = curves_fit.SizeLaw() if name == "SizeLaw" else curves_fit.DegradationLaw(n_bootstrap=2)
     with warnings.catch_warnings():
@@ -69,7 +70,7 @@ def test_contract_basics() -> None:
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError
 
-    from advisor.curves_fit import DegradationLaw
+    from advisor.curves.fitting import DegradationLaw
 
     law = DegradationLaw(task_penalty=1.5, n_bootstrap=3)
     assert clone(law).get_params()["task_penalty"] == 1.5
@@ -101,7 +102,7 @@ def _synthetic(rng: np.random.Generator, truth: dict[str, float]) -> list[dict]:
 
 
 def test_fit_recovers_known_constants() -> None:
-    from advisor.curves_fit import DegradationLaw
+    from advisor.curves.fitting import DegradationLaw
 
     truth = {"kind:mc": -2.5, "kind:gen": -1.8, "u:rtn": 1.6, "curvature": 0.4, "alpha": 0.35}
     points = _synthetic(np.random.default_rng(0), truth)
@@ -119,7 +120,7 @@ def test_fit_recovers_known_constants() -> None:
 
 
 def test_size_law_recovers_known_constants() -> None:
-    from advisor.curves_fit import SizeLaw
+    from advisor.curves.fitting import SizeLaw
 
     x = np.log10([0.5e9, 1.5e9, 3e9, 7e9, 14e9, 32e9, 72e9])
     y = 25 + 75 / (1 + np.exp(-(0.4 + 1.2 * (x - 9))))
@@ -129,7 +130,7 @@ def test_size_law_recovers_known_constants() -> None:
 
 
 def test_fit_is_deterministic() -> None:
-    from advisor.curves_fit import DegradationLaw
+    from advisor.curves.fitting import DegradationLaw
 
     points = _synthetic(np.random.default_rng(1), {"kind:mc": -2.5, "kind:gen": -1.8,
                                                     "u:rtn": 1.6, "curvature": 0.4,
@@ -140,7 +141,7 @@ def test_fit_is_deterministic() -> None:
 
 
 def test_pure_python_and_numpy_predictions_agree() -> None:
-    from advisor.curves_fit import DegradationLaw
+    from advisor.curves.fitting import DegradationLaw
 
     truth = {"kind:mc": -2.5, "kind:gen": -1.8, "u:rtn": 1.6, "curvature": 0.4, "alpha": 0.35}
     points = _synthetic(np.random.default_rng(2), truth)
@@ -204,7 +205,7 @@ def test_fit_new_family_from_16_bit_points_only() -> None:
 @NEEDS_FIT
 def test_predict_for_config_none_where_no_curve() -> None:
     from advisor import profiles
-    from advisor.quant import get_format
+    from advisor.profiles.formats import get_format
 
     arch = profiles.architectures()["Qwen/Qwen2.5-7B"]
     assert curves.predict_for_config(arch, get_format("Q4_K_M"), "no_such_task") is None
@@ -236,8 +237,8 @@ def test_recommend_uses_predictions_and_ranks_evidence_first() -> None:
 
 
 def test_measured_points_pair_with_their_16_bit_measurement(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    store = pytest.importorskip("advisor.store")
-    from advisor.curves_data import measured_points, with_anchors
+    store = pytest.importorskip("advisor.measure.store")
+    from advisor.curves.data import measured_points, with_anchors
 
     path = tmp_path / "m.jsonl"
     arch_id = "Qwen/Qwen2.5-0.5B"

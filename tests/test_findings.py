@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from advisor import findings
+from advisor.curves import findings
 from advisor.plotting import pareto
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from advisor import hardware
+from advisor.profiles import detect as hardware
 
 
 def test_detects_this_machines_ram() -> None:

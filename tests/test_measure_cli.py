@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.store import Measurement, append
+from advisor.measure.store import Measurement, append
 
 
 def _advisor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,7 +73,7 @@ def _bad_cases(tmp_path: Path, good: Path | None) -> list[tuple[list[str], str]]
 
 
 def test_bad_input_is_one_line_and_store_unchanged(tmp_path: Path, store: Path) -> None:
-    from advisor.sources import smollm2_path
+    from advisor.measure.sources import smollm2_path
 
     before = store.read_bytes()
     for args, needle in _bad_cases(tmp_path, smollm2_path()):
@@ -83,7 +83,7 @@ def test_bad_input_is_one_line_and_store_unchanged(tmp_path: Path, store: Path) 
 
 
 def test_corrupt_store_line_refused(tmp_path: Path, store: Path) -> None:
-    from advisor.sources import smollm2_path
+    from advisor.measure.sources import smollm2_path
 
     good = smollm2_path()
     if good is None:
@@ -122,7 +122,7 @@ def test_corrupt_store_line_refused(tmp_path: Path, store: Path) -> None:
 
 
 def test_models_json_lists_the_package_model(tmp_path: Path) -> None:
-    from advisor.sources import smollm2_path
+    from advisor.measure.sources import smollm2_path
 
     proc = _advisor(
         "models", "--json", env={"HOME": str(tmp_path), "HF_HOME": str(tmp_path / "hf")}

@@ -3,7 +3,6 @@ import sys
 import pytest
 
 from advisor.errors import AdvisorError
-from advisor.gguf_file import GGUFError, read_gguf
 from advisor.memory import (
     footprint,
     gguf_footprint,
@@ -12,6 +11,7 @@ from advisor.memory import (
     weight_bytes,
 )
 from advisor.profiles import architectures
+from advisor.profiles.gguf_file import GGUFError, read_gguf
 from tests.conftest import REPO
 
 GiB = 2**30

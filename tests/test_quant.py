@@ -1,7 +1,7 @@
 import gguf
 import pytest
 
-from advisor.quant import (
+from advisor.profiles.formats import (
     GGML_TYPE_SIZES,
     GGUF_FILE_TYPES,
     LINEAR_FORMATS,

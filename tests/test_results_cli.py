@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import main
-from advisor.store import Measurement, append
+from advisor.measure.store import Measurement, append
 
 
 def _record(fmt: str, value: float) -> Measurement:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.store import (
+from advisor.measure.store import (
     Measurement,
     StoreWarning,
     append,

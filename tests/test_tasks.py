@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.backends.base import rolling_token_windows
-from advisor.tasks import TaskError, available_tasks, load_items, load_task, normalize
+from advisor.measure.backends.base import rolling_token_windows
+from advisor.measure.tasks import TaskError, available_tasks, load_items, load_task, normalize
 
 
 def test_every_bundled_definition_loads() -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from advisor.hardware import GPU, Hardware
+from advisor.evidence import Evidence
 from advisor.memory import Footprint
 from advisor.profiles import Architecture
-from advisor.quant import get_format
-from advisor.recommender import Candidate, Evidence, Recommendation
+from advisor.profiles.detect import GPU, Hardware
+from advisor.profiles.formats import get_format
+from advisor.recommender import Candidate, Recommendation
 from advisor.units import parse_size
 
 GiB = 2**30

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from advisor.findings import gather
+    from advisor.curves.findings import gather
 
     data = gather(args.task)
     if args.json:

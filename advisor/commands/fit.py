@@ -42,10 +42,8 @@ def gather(bootstrap: int) -> dict[str, Any]:
     """Fit everything; the payload of ``curves.json``."""
     if bootstrap < 2:
         raise AdvisorError(f"--bootstrap needs at least 2 resamples, got {bootstrap}")
-    try:
-        from advisor.curves_fit import build
-    except ImportError as exc:  # numpy/scipy/scikit-learn are core deps, but be clear
-        raise AdvisorError(f"fitting needs numpy, scipy and scikit-learn ({exc})") from None
+    from advisor.curves.fitting import build
+
     return build(n_bootstrap=bootstrap)
 
 

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from advisor.hardware import detect
+    from advisor.profiles.detect import detect
 
     hw = detect()
     if args.json:

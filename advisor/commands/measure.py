@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from advisor.measure.runner import SweepEvent
 
 DEFAULT_QUANTS = "Q8_0,Q6_K,Q4_K_M,Q4_0,Q2_K"
 DEFAULT_TASKS = "arc_easy,lambada,lambada_ppl,arithmetic"
@@ -71,12 +74,87 @@ def _fmt_value(row: dict[str, Any]) -> str:
     return f"{v:.3f}" + (f" ± {se:.3f}" if se is not None else "")
 
 
+class SweepRenderer:
+    """Draws a sweep's events on stderr: a progress bar per task, one line per result."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True, quiet=quiet)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.bars: dict[tuple[str, str], Any] = {}
+        self.started: dict[tuple[str, str], float] = {}
+
+    def __enter__(self) -> SweepRenderer:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, ev: SweepEvent) -> None:
+        import time
+
+        say = self.progress.console.print
+        d = ev.data
+        if ev.kind == "skipped":
+            say(f"[dim]{ev.label}: all tasks already stored, skipped[/dim]")
+        elif ev.kind == "refused":
+            say(f"[yellow]refused[/yellow] {ev.label}: {d['reason']} (--force to try anyway)")
+        elif ev.kind == "loaded":
+            sp = d.get("speed") or {}
+            speed = (
+                f", pp {sp['prompt_tokens_per_s']:.0f} tok/s, tg {sp['gen_tokens_per_s']:.0f} tok/s"
+                if sp.get("prompt_tokens_per_s")
+                else ""
+            )
+            say(f"{ev.label}: loaded in {d['load_s']:.1f} s{speed}")
+        elif ev.kind == "task_start":
+            key = (ev.label, d["task"])
+            self.bars[key] = self.progress.add_task(
+                f"{ev.label} {d['task']}", total=d["n"], rate=""
+            )
+            self.started[key] = time.perf_counter()
+        elif ev.kind == "progress":
+            key = (ev.label, d["task"])
+            dt = time.perf_counter() - self.started[key]
+            rate = f"{d['done'] / dt:.1f} items/s" if dt > 0 else ""
+            self.progress.update(self.bars[key], completed=d["done"], rate=rate)
+        elif ev.kind == "task_done" and d.get("status") == "failed":
+            say(f"[red]failed[/red] {ev.label} {d['task']}: {d.get('error')}")
+        elif ev.kind == "task_done":
+            se = d.get("stderr")
+            say(
+                f"{ev.label} {d['task']}: {d['metric']} = {d['value']:.4g}"
+                + (f" ± {se:.2g}" if se is not None else "")
+                + f" (n={d['n']}, {d['seconds']:.0f} s)"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from advisor.measure import SweepOptions, run_sweep
-    from advisor.sources import resolve_sources
-    from advisor.store import default_store_path
+    from advisor.measure.runner import SweepOptions, run_sweep
+    from advisor.measure.sources import resolve_sources
+    from advisor.measure.store import default_store_path
 
     store = Path(args.store).expanduser() if args.store else default_store_path()
     sources = resolve_sources(args.models)
@@ -90,14 +168,16 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     quants = args.quants or (DEFAULT_LINEAR if args.backend == "transformers" else DEFAULT_QUANTS)
-    rows = run_sweep(
-        [str(s) for s in sources],
-        quants.split(","),
-        args.tasks.split(","),
-        store,
-        opts,
-        quiet=args.json,
-    )
+    renderer = SweepRenderer(quiet=args.json)
+    with renderer:
+        rows = run_sweep(
+            [str(s) for s in sources],
+            quants.split(","),
+            args.tasks.split(","),
+            store,
+            opts,
+            on_event=renderer,
+        )
     if args.json:
         print(json.dumps({"store": str(store), "rows": rows}, indent=2))
         return 0

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from advisor.errors import AdvisorError
     from advisor.memory import footprint, gguf_footprint
     from advisor.profiles import find_architecture
-    from advisor.quant import all_format_names, get_format
+    from advisor.profiles.formats import all_format_names, get_format
 
     if args.model.lower().endswith(".gguf") or Path(args.model).exists():
         if args.format:

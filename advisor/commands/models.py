@@ -14,7 +14,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from advisor.sources import discover
+    from advisor.measure.sources import discover
 
     found = discover()
     if args.json:

@@ -37,8 +37,8 @@ def _value(m: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from advisor.errors import AdvisorError
-    from advisor.recommender import store_paths
-    from advisor.store import load_measurements
+    from advisor.evidence import store_paths
+    from advisor.measure.store import load_measurements
 
     paths = [Path(s) for s in args.store] if args.store else store_paths()
     missing = [str(p) for p in paths if args.store and not p.exists()]

@@ -15,7 +15,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from advisor.hardware import Hardware
+from advisor.profiles.detect import Hardware
 from advisor.tui.measuring import Measurer
 from advisor.tui.model import Query, Ranker, RecommendFn
 from advisor.tui.screens.help import HelpScreen
@@ -109,16 +109,17 @@ def create_app(
     """Build the app. Anything left out comes from the real machine and data.
 
     ``budget``/``device`` given → a typed budget; otherwise the detected memory fills it
-    (``hardware`` if given, else ``detect_hardware`` — by default :func:`advisor.hardware.detect`
+    (``hardware`` if given, else ``detect_hardware`` — by default
+    :func:`advisor.profiles.detect.detect`
     — runs in a worker after the first paint). ``show_timings=False`` keeps the status
     line free of milliseconds, for snapshots.
     """
+    from advisor.evidence import known_tasks, task_groups
     from advisor.memory import DEFAULT_CONTEXT_TOKENS
-    from advisor.recommender import TASK_GROUPS, known_tasks
     from advisor.recommender import recommend as real_recommend
 
     if hardware is None and detect_hardware is None:
-        from advisor.hardware import detect
+        from advisor.profiles.detect import detect
 
         detect_hardware = detect
     if device is None:
@@ -137,7 +138,7 @@ def create_app(
         query=query,
         ranker=Ranker(recommend or real_recommend),
         tasks=tasks,
-        groups=list(TASK_GROUPS),
+        groups=list(task_groups()),
         hardware=hardware,
         detect_hardware=detect_hardware,
         measurer=measurer,

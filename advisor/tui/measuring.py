@@ -3,13 +3,13 @@
 The screen runs :meth:`Measurer.measure` in a thread worker; the measurer reports progress
 through a callback, checks ``cancelled()`` between steps (so a cancel keeps what finished)
 and stores results itself. Tests inject a fake; :func:`default_measurer` adapts
-:mod:`advisor.measure`, :mod:`advisor.store` and :mod:`advisor.sources` when present.
+:func:`advisor.measure.runner.run_sweep` (the same runner as `advisor measure`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from advisor.recommender import Candidate
 
@@ -47,11 +47,11 @@ def _normalise(name: str) -> str:
 
 class LocalMeasurer:
     """Measures a config with :mod:`advisor.measure`, from a GGUF that
-    :func:`advisor.sources.discover` finds on this machine.
+    :func:`advisor.measure.sources.discover` finds on this machine.
 
     The file in the config's format is used when present; otherwise the highest-precision
     file of the same model is the source and ``advisor.measure`` makes the quant (its
-    ladder). Results go to the user's store (``advisor.store.default_store_path``).
+    ladder). Results go to the user's store (``advisor.measure.store.default_store_path``).
     Cancelling stops reading the worker: it exits at its next write (its pipe is closed),
     and every task it finished is already in the store.
     """
@@ -64,7 +64,7 @@ class LocalMeasurer:
         """(path, bits/weight) of the GGUF files on this machine, found once."""
         if self._found is None:
             try:
-                from advisor.sources import discover
+                from advisor.measure.sources import discover
 
                 found = discover()
             except Exception:  # discovery is best effort: a broken cache must not crash the UI
@@ -78,7 +78,7 @@ class LocalMeasurer:
         """The file to measure from, and whether it already is in the config's format."""
         model = _normalise(c.arch.model_id.rsplit("/", 1)[-1])
         fmt = _normalise(c.format.name)
-        from advisor.quant import GGUF_FILE_TYPES
+        from advisor.profiles.formats import GGUF_FILE_TYPES
 
         formats = {_normalise(name) for name in GGUF_FILE_TYPES}
         same_model = []  # "<model>[-.]<FORMAT>.gguf", so -Instruct files don't match the base
@@ -101,10 +101,6 @@ class LocalMeasurer:
         return source[0] if source and source[1] else None
 
     def unavailable_reason(self, c: Candidate) -> str | None:
-        try:
-            import advisor.measure  # noqa: F401
-        except ImportError as exc:
-            return f"measuring needs the measurement dependencies ({exc.name} is missing)"
         if c.format.backend != "gguf":
             return "the TUI measures GGUF configs (llama.cpp); use `advisor measure` for others"
         if self._source(c) is None:
@@ -112,8 +108,8 @@ class LocalMeasurer:
         return None
 
     def measure(self, c: Candidate, task: str, progress: ProgressFn, cancelled: CancelledFn) -> str:
-        from advisor.measure import SweepOptions, fits_memory, plan_sweep, run_config
-        from advisor.store import default_store_path
+        from advisor.measure.runner import SweepEvent, SweepOptions, run_sweep
+        from advisor.measure.store import default_store_path
 
         source = self._source(c)
         if source is None:
@@ -122,41 +118,39 @@ class LocalMeasurer:
         store.parent.mkdir(parents=True, exist_ok=True)
         opts = SweepOptions(limit=self.limit)
         progress(0, None, f"{c.label}: preparing {c.format.name} from {source[0]}")
-        plans = plan_sweep([source[0]], [c.format.name], [task], store, opts)
-        results: list[dict[str, Any]] = []
-        for plan in plans:
-            if not plan.tasks:
-                return f"{task} is already in the store for {c.label}"
-            ok, why = fits_memory(plan, opts.context_tokens)
-            if not ok:
-                raise RuntimeError(f"{c.label} would not fit now: {why}")
+        total: list[float | None] = [None]
+        refused: list[str] = []
 
-            total: list[float | None] = [None]
+        def on_event(ev: SweepEvent) -> None:
+            if cancelled():
+                raise _Cancelled
+            d = ev.data
+            if ev.kind == "refused":
+                refused.append(str(d["reason"]))
+            elif ev.kind == "task_start":
+                total[0] = float(d.get("n") or 0) or None
+                progress(0, total[0], f"{c.label} · {d['task']}")
+            elif ev.kind == "progress":
+                done = float(d.get("done") or 0)
+                progress(done, total[0], f"{c.label} · {d['task']} · {done:.0f} items")
 
-            def on_event(ev: dict[str, Any], total: list[float | None] = total) -> None:
-                if cancelled():
-                    raise _Cancelled
-                kind = ev.get("event")
-                if kind == "task_start":
-                    total[0] = float(ev.get("n") or 0) or None
-                    progress(0, total[0], f"{c.label} · {ev['task']}")
-                elif kind == "progress":
-                    done = float(ev.get("done") or 0)
-                    progress(done, total[0], f"{c.label} · {ev['task']} · {done:.0f} items")
-
-            try:
-                results += run_config(plan, store, opts, on_event)
-            except _Cancelled:
-                return "cancelled: the tasks that finished are in the store"
-        done = [r for r in results if r.get("status") == "ok"]
+        try:
+            rows = run_sweep([source[0]], [c.format.name], [task], store, opts, on_event)
+        except _Cancelled:
+            return "cancelled: the tasks that finished are in the store"
+        if refused:
+            raise RuntimeError(f"{c.label} would not fit now: {refused[0]}")
+        if rows and all(str(r.get("status", "")).startswith("skipped") for r in rows):
+            return f"{task} is already in the store for {c.label}"
+        done = [r for r in rows if r.get("status") == "ok"]
         if not done:
-            errors = [str(r.get("error")) for r in results if r.get("error")]
+            errors = [str(r.get("error")) for r in rows if r.get("error")]
             raise RuntimeError(errors[0] if errors else "nothing was measured")
         r = done[0]
         return f"{r.get('task')}: {r.get('metric')} {r.get('value')} (n={r.get('n')})"
 
     def refresh(self) -> None:
-        from advisor.recommender import reload_measurements
+        from advisor.evidence import reload_measurements
 
         reload_measurements()  # the recommender caches the stores per process
 

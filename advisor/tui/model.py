@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.evidence import Evidence
 from advisor.memory import DEFAULT_CONTEXT_TOKENS
-from advisor.recommender import Candidate, Evidence, Recommendation
+from advisor.recommender import Candidate, Recommendation
 from advisor.units import parse_size
 
 RecommendFn = Callable[..., Recommendation]

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from advisor.hardware import GPU, Hardware
+from advisor.profiles.detect import GPU, Hardware
 from advisor.tui import create_app
 
 # A common card, so the picture does not depend on the machine that makes it.

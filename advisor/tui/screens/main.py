@@ -21,7 +21,7 @@ from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from advisor.errors import AdvisorError
-from advisor.hardware import Hardware
+from advisor.profiles.detect import Hardware
 from advisor.recommender import Candidate, Recommendation
 from advisor.tui.measuring import Measurer
 from advisor.tui.messages import (

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select
 
-from advisor.hardware import Hardware
+from advisor.profiles.detect import Hardware
 from advisor.tui.messages import QueryChanged, QueryInvalid
 from advisor.tui.model import BACKEND_CHOICES, KV_CACHE_TYPES, Query, QueryError, parse_context
 

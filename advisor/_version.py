@@ -1,0 +1,4 @@
+"""The package version, in a module of its own so every room can read it without importing
+the package's public API."""
+
+__version__ = "0.1.0"

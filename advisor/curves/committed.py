@@ -1,0 +1,84 @@
+"""The committed fit (``measurements/curves.json``) and the 16-bit anchors the curves start
+from: measured here, published, or the family's size law."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from advisor.errors import AdvisorError
+from advisor.evidence.measured import measurements
+from advisor.evidence.metrics import metric_info
+from advisor.locations import measurements_dir
+from advisor.profiles.formats import is_sixteen_bit
+
+COEFFICIENTS_FILE = "curves.json"
+
+
+class CurvesError(AdvisorError):
+    """No fitted curves, or a question they cannot answer."""
+
+
+def coefficients_path() -> Path:
+    """Where the committed coefficients live: the installed copy, else the checkout's."""
+    return measurements_dir() / COEFFICIENTS_FILE
+
+
+@cache
+def coefficients() -> dict[str, Any] | None:
+    """The fitted coefficients (``advisor fit``), or None when none were committed."""
+    path = coefficients_path()
+    if not path.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CurvesError(f"{path}: unreadable ({exc}); rerun `advisor fit`") from None
+    deg = data["degradation"]
+    deg["_index"] = {name: i for i, name in enumerate(deg["names"])}
+    return data
+
+
+def require() -> dict[str, Any]:
+    data = coefficients()
+    if data is None:
+        raise CurvesError(f"no fitted curves at {coefficients_path()}: run `advisor fit` first")
+    return data
+
+
+@cache
+def published_anchors() -> dict[tuple[str, str], tuple[float, str]]:
+    data = coefficients()
+    if data is None:
+        return {}
+    return {(a, t): (v, s) for a, t, v, s in data["anchors"]}
+
+
+@cache
+def measured_anchors() -> dict[tuple[str, str], tuple[float, str]]:
+    found: dict[tuple[str, str], tuple[float, str]] = {}
+    for m in measurements():
+        if is_sixteen_bit(m.format) and m.value is not None and m.arch_id:
+            scale = metric_info(m.metric).stored_scale
+            found.setdefault(
+                (m.arch_id, m.task), (m.value * scale, f"measured {m.format} {m.backend}")
+            )
+    return found
+
+
+def size_law_anchor(
+    data: Mapping[str, Any], family: str, task: str, params: float
+) -> tuple[float, float, str] | None:
+    law = data["size_laws"].get(f"{family}|{task}")
+    if law is None:
+        return None
+    lo, hi = law["params_range"]
+    if not lo / 4 <= params <= hi * 4:  # no extrapolation beyond 4x the fitted sizes
+        return None
+    t = law["a"] + law["b"] * (math.log10(params) - 9.0)
+    value = law["floor"] + (law["ceiling"] - law["floor"]) / (1.0 + math.exp(-t))
+    return value, law["cv_mae"], f"{family} size law ({law['n']} models)"

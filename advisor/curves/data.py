@@ -1,0 +1,245 @@
+"""The points the scale–precision curves are fitted on, as plain dicts (pure Python).
+
+Two kinds of rows come out of the bundled published tables and the local measurement
+stores:
+
+* **16-bit points** (``method == "float"``): one score of one model on one task, used for
+  the 16-bit anchors and the within-family size law;
+* **quantized points**: a score of a quantized model, paired with the 16-bit score of the
+  *same model from the same table* (``anchor``), so that a source's own evaluation
+  settings cancel out of the degradation.
+
+Every row carries the keys :func:`advisor.curves.fit` accepts (``family``, ``model``,
+``params``, ``bits``, ``bits_per_weight``, ``method``, ``group_size``,
+``training_tokens``, ``task``, ``score``) plus provenance (``source``, ``group``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from advisor import profiles
+from advisor.evidence.measured import store_paths
+from advisor.evidence.tasks import curve_kind
+from advisor.measure.store import load_measurements
+from advisor.profiles.formats import get_format, is_sixteen_bit
+
+KINDS = ("mc", "cloze", "gen", "ppl")
+
+# Published `method` + format → the degradation law's method key. "rtn-simple" is the
+# secondary-source RTN ladder (transformerx), far harsher than llama.cpp's Q4_0 at the same
+# block layout, so it gets its own key; it is fitted but never used for a deployable format.
+METHODS = ("rtn", "rtn-simple", "gptq", "awq", "gguf-legacy", "gguf-k", "gguf-i", "bnb")
+
+
+def task_kind(task: str, metric: str | None = None) -> tuple[str, float] | None:
+    """(kind, floor) of a task, or None for tasks the curves do not model."""
+    return curve_kind(task, metric)
+
+
+def effective_bits(fmt_name: str, method: str, bits: float | None, group_size: int | None) -> float:
+    """Bits per weight of the repeating layers, scale/zero storage included."""
+    try:
+        return get_format(fmt_name).body_bpw
+    except KeyError:
+        pass
+    if bits is None:
+        raise ValueError(f"no bits for format {fmt_name!r}")
+    if bits >= 16:
+        return 16.0
+    if method == "rtn":  # qllm-eval: asymmetric, fp16 scale + fp16 zero per group
+        return bits + 32 / (group_size or 128)
+    if method == "rtn-simple":  # Q{k}_0 layout: one fp16 scale per block
+        return bits + 16 / (group_size or 32)
+    if method in {"gptq", "awq"}:  # fp16 scale + packed zero per group
+        return bits + (16 + bits) / (group_size or 128)
+    return float(bits)
+
+
+def _method_of(point: profiles.PublishedPoint) -> str | None:
+    if is_sixteen_bit(point.format) or point.method == "none":
+        return "float"
+    if point.method == "gguf":
+        try:
+            return get_format(point.format).method
+        except KeyError:
+            return None
+    if point.method == "rtn":
+        return "rtn-simple" if point.file.startswith("transformerx") else "rtn"
+    if point.method in {"gptq", "awq"}:
+        return point.method
+    return None  # fp8 / smoothquant / other: activation quantization, not modelled
+
+
+def _model_key(point: profiles.PublishedPoint) -> str:
+    variant = point.variant.split()[0] if point.variant else "base"
+    return f"{point.arch_id or point.model.lower()}|{variant}"
+
+
+def _family_key(point: profiles.PublishedPoint) -> str:
+    archs = profiles.architectures()
+    if point.arch_id and point.arch_id in archs:
+        return archs[point.arch_id].family_key
+    return point.family.lower().replace(" ", "").replace("-", "")
+
+
+def _params(point: profiles.PublishedPoint) -> tuple[float | None, float | None]:
+    archs = profiles.architectures()
+    arch = archs.get(point.arch_id or "")
+    if arch is not None:
+        return float(arch.params_total), (
+            float(arch.training_tokens) if arch.training_tokens else None
+        )
+    return (point.params_b * 1e9 if point.params_b else None), None
+
+
+def published_points() -> list[dict[str, Any]]:
+    """Every published accuracy/perplexity row the curves can use, as dicts."""
+    rows: list[dict[str, Any]] = []
+    for p in profiles.published():
+        kind = task_kind(p.task, p.metric)
+        if kind is None or p.unit not in {"percent", "ppl"} or p.metric.startswith("delta"):
+            continue
+        if kind[0] == "ppl" and p.metric != "ppl":
+            continue
+        if kind[0] != "ppl" and p.unit != "percent":
+            continue
+        method = _method_of(p)
+        if method is None:
+            continue
+        if "imatrix" in p.notes and method != "gguf-i":
+            continue  # k-quants appear with and without an imatrix: keep the plain file
+        params, tokens = _params(p)
+        if params is None:
+            continue
+        try:
+            bpw = (
+                16.0
+                if method == "float"
+                else effective_bits(p.format, method, p.bits, p.group_size)
+            )
+        except ValueError:
+            continue
+        rows.append(
+            {
+                "origin": "published",
+                "source": p.file,
+                "id": p.id,
+                "group": f"{p.file}|{p.table}|{p.model}|{p.variant}|{p.task}|{p.metric}|{p.shots}",
+                "model": _model_key(p),
+                "name": p.model,
+                "arch_id": p.arch_id,
+                "family": _family_key(p),
+                "params": params,
+                "training_tokens": tokens,
+                "task": p.task,
+                "kind": kind[0],
+                "floor": kind[1],
+                "metric": p.metric,
+                "format": p.format,
+                "method": method,
+                "bits": p.bits,
+                "bits_per_weight": bpw,
+                "group_size": p.group_size,
+                "score": p.value,
+                "maker": p.file == "base_scores.csv" and "[evaluated by" not in p.source,
+            }
+        )
+    return rows
+
+
+def measured_points(
+    paths: Iterable[Path] | None = None, dequantized_bases: bool = False
+) -> list[dict[str, Any]]:
+    """Local measurements (``advisor measure``) as dicts; empty when there are none.
+
+    Ladders made from a 4-bit file are left out unless ``dequantized_bases`` (see below).
+    """
+    if paths is None:
+        paths = store_paths()
+    archs = profiles.architectures()
+    rows: list[dict[str, Any]] = []
+    for m in load_measurements(list(paths), warn=False):
+        if getattr(m, "status", "ok") != "ok" or m.value is None:
+            continue
+        if not dequantized_bases and any("dequantized" in note for note in m.provenance):
+            # A ladder made from a 4-bit file: its "16-bit" anchor holds 4-bit information and
+            # its rungs add re-quantization error on top, which is not the degradation from
+            # real 16-bit weights that the law models. Such results stay measured evidence.
+            continue
+        kind = task_kind(m.task, m.metric)
+        if kind is None:
+            continue
+        try:
+            fmt = get_format(m.format)
+        except KeyError:
+            continue
+        arch = archs.get(m.arch_id or "")
+        params = float(arch.params_total) if arch else (float(m.params) if m.params else None)
+        if params is None:
+            continue
+        tokens = float(arch.training_tokens) if arch and arch.training_tokens else None
+        is_ppl = kind[0] == "ppl"
+        backend = getattr(m, "backend", "")
+        variant = "instruct" if "instruct" in str(m.arch_id).lower() else "base"
+        rows.append(
+            {
+                "origin": "measured",
+                "source": f"measured:{backend}",
+                "id": getattr(m, "key", None),
+                "group": f"measured|{backend}|{m.arch_id}|{m.task}|{m.metric}",
+                "model": f"{m.arch_id}|{variant}",
+                "name": arch.name if arch else str(m.arch_id),
+                "arch_id": m.arch_id,
+                "family": arch.family_key if arch else str(m.family).lower(),
+                "params": params,
+                "training_tokens": tokens,
+                "task": m.task,
+                "kind": kind[0],
+                "floor": kind[1],
+                "metric": m.metric,
+                "format": fmt.name,
+                "method": fmt.method,
+                "bits": fmt.nominal_bits,
+                # The real bits/weight read from the file, not the format's name.
+                "bits_per_weight": m.bits_per_weight
+                or (16.0 if fmt.method == "float" else fmt.body_bpw),
+                "group_size": None,
+                "score": m.value if is_ppl else m.value * 100.0,
+                "stderr": None if m.stderr is None else (m.stderr if is_ppl else m.stderr * 100),
+                "maker": False,
+            }
+        )
+    return rows
+
+
+def with_anchors(points: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split into 16-bit points and quantized points paired with their same-table anchor.
+
+    A quantized row without a 16-bit row in its group is dropped: its degradation is unknown.
+    Repeated 16-bit rows in one group are averaged.
+    """
+    anchors: dict[str, list[float]] = defaultdict(list)
+    for p in points:
+        if p["method"] == "float":
+            anchors[p["group"]].append(p["score"])
+    sixteen = [p for p in points if p["method"] == "float"]
+    quantized = []
+    for p in points:
+        if p["method"] == "float" or p["group"] not in anchors:
+            continue
+        values = anchors[p["group"]]
+        quantized.append({**p, "anchor": sum(values) / len(values)})
+    return sixteen, quantized
+
+
+def bit_band(bits_per_weight: float) -> str:
+    """The reporting band of an effective bit-width: '>=4', '3' or '2'."""
+    if bits_per_weight >= 4.0:
+        return ">=4"
+    if bits_per_weight >= 3.0:
+        return "3"
+    return "2"

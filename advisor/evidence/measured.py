@@ -1,0 +1,74 @@
+"""Measured evidence: the stores this process reads, their records, and the records that
+match a config (exact model, format and task)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+from advisor.evidence.metrics import metric_info
+from advisor.evidence.model import Evidence
+from advisor.locations import measurements_dir
+from advisor.measure.store import Measurement, default_store_path, load_measurements
+from advisor.profiles import Architecture
+from advisor.profiles.formats import Format
+
+
+def store_paths() -> list[Path]:
+    """Measurement stores read by the recommender: the bundled ones, then the user's
+    (``ADVISOR_STORE`` with ``~`` expanded, else the default store when it exists)."""
+    folder = measurements_dir()
+    paths: list[Path] = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    user = default_store_path()
+    if os.environ.get("ADVISOR_STORE") or user.exists():
+        paths.append(user)
+    return paths
+
+
+@cache
+def measurements() -> tuple[Measurement, ...]:
+    """Every successful record of every store read (cached for the process)."""
+    return tuple(m for m in load_measurements(store_paths()) if m.status == "ok")
+
+
+@cache
+def _index() -> dict[tuple[str, str, str], list[Measurement]]:
+    index: dict[tuple[str, str, str], list[Measurement]] = {}
+    for m in measurements():
+        index.setdefault((m.arch_id or "", m.task, m.format.upper()), []).append(m)
+    return index
+
+
+def reload_measurements() -> None:
+    """Forget the measurements read so far: the next ranking reads the stores again
+    (after `advisor measure` appended to them in this process, e.g. from the TUI)."""
+    measurements.cache_clear()
+    _index.cache_clear()
+
+
+def measured_tasks() -> set[str]:
+    return {m.task for m in measurements()}
+
+
+def measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Evidence]:
+    found = []
+    for m in _index().get((arch.model_id, task, fmt.name.upper()), []):
+        if m.value is None:
+            continue
+        scale = metric_info(m.metric).stored_scale
+        hw = m.hardware or {}
+        gpus = hw.get("gpus") or []
+        where = gpus[0]["name"] if gpus else hw.get("cpu", "unknown CPU")
+        found.append(
+            Evidence(
+                kind="measured",
+                task=task,
+                metric=m.metric,
+                value=m.value * scale,
+                uncertainty=None if m.stderr is None else m.stderr * scale,
+                source=f"measured {str(m.created)[:10]} on {where}, {m.backend}, n={m.n}",
+                detail={"bits_per_weight": m.bits_per_weight, "provenance": list(m.provenance)},
+            )
+        )
+    return found

@@ -1,0 +1,147 @@
+"""Architecture facts of the bundled models (``profiles/architectures.csv``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from advisor.errors import ProfileError
+from advisor.profiles._csv import load_rows, parse_int, profiles_dir, required
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Config facts of one model, as needed by the memory model."""
+
+    model_id: str
+    name: str
+    family: str
+    family_key: str
+    params_total: int
+    params_active: int | None
+    n_layers: int
+    hidden_size: int
+    intermediate_size: int | None
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    v_head_dim: int | None
+    vocab_size: int
+    tied_embeddings: bool
+    max_context: int | None
+    attention: str  # "full", "swa", "hybrid", "mla"
+    sliding_window: int | None
+    global_every: int | None
+    first_global_layer: int | None
+    kv_lora_rank: int | None
+    qk_rope_head_dim: int | None
+    n_experts: int | None
+    experts_per_token: int | None
+    dtype: str | None
+    training_tokens: int | None
+    source: str
+    confidence: str
+    notes: str
+
+    @property
+    def embed_params(self) -> int:
+        return self.vocab_size * self.hidden_size
+
+    @property
+    def output_params(self) -> int:
+        """Parameters of a separate output head (0 when tied to the embedding)."""
+        return 0 if self.tied_embeddings else self.vocab_size * self.hidden_size
+
+    @property
+    def body_params(self) -> int:
+        return self.params_total - self.embed_params - self.output_params
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.params_active)
+
+
+_ARCH_COLUMNS = {
+    "model_id", "name", "family", "family_key", "params_total", "params_active", "n_layers",
+    "hidden_size", "intermediate_size", "n_heads", "n_kv_heads", "head_dim", "v_head_dim",
+    "vocab_size", "tied_embeddings", "max_context", "attention", "sliding_window",
+    "global_every", "first_global_layer", "kv_lora_rank", "qk_rope_head_dim", "n_experts",
+    "experts_per_token", "dtype", "training_tokens", "source", "confidence", "notes",
+}  # fmt: skip
+ATTENTION_KINDS = {"full", "swa", "hybrid", "mla"}
+
+
+def _parse_arch(row: dict[str, str], where: str) -> Architecture:
+    def req_int(col: str) -> int:
+        return required(parse_int(row[col], col, where), col, where)
+
+    attention = row["attention"].strip()
+    if attention not in ATTENTION_KINDS:
+        raise ProfileError(f"{where}: attention must be one of {sorted(ATTENTION_KINDS)}")
+    tied = row["tied_embeddings"].strip().lower()
+    if tied not in {"true", "false"}:
+        raise ProfileError(f"{where}: tied_embeddings must be true or false, got {tied!r}")
+    arch = Architecture(
+        model_id=required(row["model_id"].strip(), "model_id", where),
+        name=required(row["name"].strip(), "name", where),
+        family=row["family"].strip(),
+        family_key=required(row["family_key"].strip(), "family_key", where),
+        params_total=req_int("params_total"),
+        params_active=parse_int(row["params_active"], "params_active", where),
+        n_layers=req_int("n_layers"),
+        hidden_size=req_int("hidden_size"),
+        intermediate_size=parse_int(row["intermediate_size"], "intermediate_size", where),
+        n_heads=req_int("n_heads"),
+        n_kv_heads=req_int("n_kv_heads"),
+        head_dim=req_int("head_dim"),
+        v_head_dim=parse_int(row["v_head_dim"], "v_head_dim", where),
+        vocab_size=req_int("vocab_size"),
+        tied_embeddings=tied == "true",
+        max_context=parse_int(row["max_context"], "max_context", where),
+        attention=attention,
+        sliding_window=parse_int(row["sliding_window"], "sliding_window", where),
+        global_every=parse_int(row["global_every"], "global_every", where),
+        first_global_layer=parse_int(row["first_global_layer"], "first_global_layer", where),
+        kv_lora_rank=parse_int(row["kv_lora_rank"], "kv_lora_rank", where),
+        qk_rope_head_dim=parse_int(row["qk_rope_head_dim"], "qk_rope_head_dim", where),
+        n_experts=parse_int(row["n_experts"], "n_experts", where),
+        experts_per_token=parse_int(row["experts_per_token"], "experts_per_token", where),
+        dtype=row["dtype"].strip() or None,
+        training_tokens=parse_int(row["training_tokens"], "training_tokens", where),
+        source=row["source"],
+        confidence=row["confidence"],
+        notes=row["notes"],
+    )
+    if arch.attention in {"swa", "hybrid"} and not arch.sliding_window:
+        raise ProfileError(f"{where}: attention {arch.attention!r} needs sliding_window")
+    if arch.attention == "hybrid" and not arch.global_every:
+        raise ProfileError(f"{where}: attention 'hybrid' needs global_every")
+    if arch.attention == "mla" and not (arch.kv_lora_rank and arch.qk_rope_head_dim):
+        raise ProfileError(f"{where}: attention 'mla' needs kv_lora_rank and qk_rope_head_dim")
+    if arch.body_params <= 0:
+        raise ProfileError(f"{where}: params_total is smaller than the embeddings")
+    return arch
+
+
+@cache
+def architectures() -> dict[str, Architecture]:
+    """Architectures by model_id."""
+    archs = load_rows(profiles_dir() / "architectures.csv", _ARCH_COLUMNS, _parse_arch)
+    by_id: dict[str, Architecture] = {}
+    for arch in archs:
+        if arch.model_id in by_id:
+            raise ProfileError(f"architectures.csv: duplicate model_id {arch.model_id!r}")
+        by_id[arch.model_id] = arch
+    return by_id
+
+
+def find_architecture(name: str) -> Architecture:
+    """Look an architecture up by model_id, or by its short name, case-insensitively."""
+    archs = architectures()
+    if name in archs:
+        return archs[name]
+    lowered = name.lower()
+    for arch in archs.values():
+        if lowered in {arch.model_id.lower(), arch.name.lower()}:
+            return arch
+    raise ProfileError(f"unknown model {name!r}: see `advisor profiles` for the bundled ones")

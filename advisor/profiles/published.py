@@ -1,0 +1,105 @@
+"""Published scores, memory and speed figures (``profiles/published.csv``), each row with
+its source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from advisor.profiles._csv import (
+    load_rows,
+    parse_float,
+    parse_int,
+    profiles_dir,
+    read_rows,
+    required,
+)
+
+
+@dataclass(frozen=True)
+class PublishedPoint:
+    """One published figure, kept with its source."""
+
+    id: str
+    model_id: str
+    arch_id: str | None
+    model: str
+    family: str
+    params_b: float | None
+    variant: str
+    format: str
+    method: str
+    bits: float | None
+    bits_per_weight: float | None
+    group_size: int | None
+    task: str
+    task_raw: str
+    metric: str
+    shots: str
+    value: float
+    unit: str
+    context_tokens: int | None
+    generated_tokens: int | None
+    source: str
+    table: str
+    file: str
+    notes: str
+
+
+SCORE_UNITS = {"percent", "ppl"}
+_PUBLISHED_COLUMNS = {
+    "id", "model_id", "arch_id", "model", "family", "params_b", "variant", "format", "method",
+    "bits", "bits_per_weight", "group_size", "task", "task_raw", "metric", "shots", "value",
+    "unit", "context_tokens", "generated_tokens", "source", "table", "file", "notes",
+}  # fmt: skip
+
+
+def _parse_published(row: dict[str, str], where: str) -> PublishedPoint:
+    return PublishedPoint(
+        id=required(row["id"], "id", where),
+        model_id=row["model_id"],
+        arch_id=row["arch_id"].strip() or None,
+        model=row["model"],
+        family=row["family"],
+        params_b=parse_float(row["params_b"], "params_b", where),
+        variant=row["variant"],
+        format=required(row["format"].strip(), "format", where),
+        method=row["method"],
+        bits=parse_float(row["bits"], "bits", where),
+        bits_per_weight=parse_float(row["bits_per_weight"], "bits_per_weight", where),
+        group_size=parse_int(row["group_size"], "group_size", where),
+        task=required(row["task"].strip(), "task", where),
+        task_raw=row["task_raw"],
+        metric=row["metric"],
+        shots=row["shots"],
+        value=required(parse_float(row["value"], "value", where), "value", where),
+        unit=row["unit"],
+        context_tokens=parse_int(row["context_tokens"], "context_tokens", where),
+        generated_tokens=parse_int(row["generated_tokens"], "generated_tokens", where),
+        source=required(row["source"].strip(), "source", where),
+        table=row["table"],
+        file=row["file"],
+        notes=row["notes"],
+    )
+
+
+@cache
+def published() -> tuple[PublishedPoint, ...]:
+    """Every published point, each row validated."""
+    return tuple(load_rows(profiles_dir() / "published.csv", _PUBLISHED_COLUMNS, _parse_published))
+
+
+@cache
+def published_score_rows() -> dict[tuple[str, str], list[tuple[str, dict[str, str]]]]:
+    """Raw rows of the published scores (percent or perplexity) of bundled architectures,
+    by ``(arch_id, task)``. Rows are parsed and validated with :func:`parse_published_row`
+    when used, which keeps `advisor recommend` fast; :func:`published` validates them all."""
+    index: dict[tuple[str, str], list[tuple[str, dict[str, str]]]] = {}
+    for where, row in read_rows(profiles_dir() / "published.csv", _PUBLISHED_COLUMNS):
+        if row["arch_id"] and row["unit"] in SCORE_UNITS:
+            index.setdefault((row["arch_id"], row["task"]), []).append((where, row))
+    return index
+
+
+def parse_published_row(where: str, row: dict[str, str]) -> PublishedPoint:
+    return _parse_published(row, where)
