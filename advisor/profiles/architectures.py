@@ -42,6 +42,37 @@ class Architecture:
     source: str
     confidence: str
     notes: str
+    # Added for today's models; optional columns (empty = not applicable / unknown).
+    variant: str = ""  # "base", "instruct", "reasoning", "qat" ...: evidence never crosses it
+    base_model_id: str | None = None  # the base this variant was trained from
+    layer_types: str | None = None  # repeating per-layer pattern, see LAYER_KINDS
+    recurrent_state_elements: int | None = None  # per linear/SSM layer and sequence
+    global_n_kv_heads: int | None = None  # full-attention layers, when they differ
+    global_head_dim: int | None = None
+    expert_intermediate_size: int | None = None
+    n_shared_experts: int | None = None
+    n_dense_layers: int | None = None  # leading dense FFN layers of a MoE model
+    release_date: str = ""
+    licence: str = ""
+
+    @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        """The kind of every layer: ``layer_types`` repeated over ``n_layers`` when given,
+        else derived from ``attention`` (Gemma-style ``hybrid``: a full layer every
+        ``global_every`` layers from ``first_global_layer``)."""
+        if self.layer_types:
+            pattern = self.layer_types.split()
+            return tuple(pattern[i % len(pattern)] for i in range(self.n_layers))
+        if self.attention == "swa":
+            return ("sliding",) * self.n_layers
+        if self.attention == "hybrid":
+            every = self.global_every or 1
+            first = self.first_global_layer if self.first_global_layer is not None else every - 1
+            return tuple(
+                "full" if i >= first and (i - first) % every == 0 else "sliding"
+                for i in range(self.n_layers)
+            )
+        return ("full",) * self.n_layers
 
     @property
     def embed_params(self) -> int:
@@ -68,12 +99,18 @@ _ARCH_COLUMNS = {
     "global_every", "first_global_layer", "kv_lora_rank", "qk_rope_head_dim", "n_experts",
     "experts_per_token", "dtype", "training_tokens", "source", "confidence", "notes",
 }  # fmt: skip
-ATTENTION_KINDS = {"full", "swa", "hybrid", "mla"}
+ATTENTION_KINDS = {"full", "swa", "hybrid", "mla", "linear_hybrid", "ssm_hybrid"}
+# Tokens of ``layer_types``: full attention, sliding-window, chunked (Llama 4's local
+# layers), linear attention (Gated DeltaNet), state-space (Mamba), or none (no mixer).
+LAYER_KINDS = {"full", "sliding", "chunked", "linear", "mamba", "none"}
 
 
 def _parse_arch(row: dict[str, str], where: str) -> Architecture:
     def req_int(col: str) -> int:
         return required(parse_int(row[col], col, where), col, where)
+
+    def opt_int(col: str) -> int | None:
+        return parse_int(row.get(col, ""), col, where)
 
     attention = row["attention"].strip()
     if attention not in ATTENTION_KINDS:
@@ -111,7 +148,20 @@ def _parse_arch(row: dict[str, str], where: str) -> Architecture:
         source=row["source"],
         confidence=row["confidence"],
         notes=row["notes"],
+        variant=row.get("variant", "").strip(),
+        base_model_id=row.get("base_model_id", "").strip() or None,
+        layer_types=row.get("layer_types", "").strip() or None,
+        recurrent_state_elements=opt_int("recurrent_state_elements"),
+        global_n_kv_heads=opt_int("global_n_kv_heads"),
+        global_head_dim=opt_int("global_head_dim"),
+        expert_intermediate_size=opt_int("expert_intermediate_size"),
+        n_shared_experts=opt_int("n_shared_experts"),
+        n_dense_layers=opt_int("n_dense_layers"),
+        release_date=row.get("release_date", "").strip(),
+        licence=row.get("licence", "").strip(),
     )
+    if arch.layer_types and not set(arch.layer_types.split()) <= LAYER_KINDS:
+        raise ProfileError(f"{where}: layer_types tokens must be among {sorted(LAYER_KINDS)}")
     if arch.attention in {"swa", "hybrid"} and not arch.sliding_window:
         raise ProfileError(f"{where}: attention {arch.attention!r} needs sliding_window")
     if arch.attention == "hybrid" and not arch.global_every:
