@@ -1,9 +1,9 @@
 """Build the bundled profile tables in ``profiles/`` from the curated source material.
 
 Reads ``architectures.csv``, ``training_tokens.csv`` and ``published/*.csv`` from the shared
-folder and writes ``architectures.csv``, ``training_tokens.csv``, ``published.csv``,
-``published_manifest.csv`` and ``hardware.csv`` next to this script. Deterministic: the same
-inputs always give byte-identical outputs. Run from the repository root::
+folder and writes ``architectures.csv``, ``training_tokens.csv``, ``published.csv`` and
+``published_manifest.csv`` next to this script. ``hardware.csv`` is hand-curated data and is
+not built here. Deterministic: the same inputs always give byte-identical outputs. Run from the repository root::
 
     python profiles/build_profiles.py --shared ../shared
 """
@@ -98,15 +98,6 @@ PUBLISHED_COLUMNS = [
     "notes",
 ]
 
-HARDWARE_COLUMNS = [
-    "id",
-    "name",
-    "kind",
-    "memory_bytes",
-    "memory_label",
-    "bandwidth_gb_s",
-    "source",
-]
 
 # --------------------------------------------------------------------------------------
 # Architectures
@@ -1339,177 +1330,6 @@ def _neuralmagic(out: Published, file: str, i: int, r: Row) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Hardware
-# --------------------------------------------------------------------------------------
-
-GIB = 1024**3
-NV_SRC = "NVIDIA product spec figure"
-CHECKED = "; matched on third-party spec pages found by search (NVIDIA page not in corpus)"
-HARDWARE: list[tuple[str, str, str, int, str, str, str]] = [
-    # id, name, kind, GiB, label, GB/s, source
-    (
-        "rtx-3060-12gb",
-        "NVIDIA GeForce RTX 3060 12GB",
-        "gpu",
-        12,
-        "12 GB GDDR6",
-        "360",
-        f"{NV_SRC} (192-bit, 15 Gbps)",
-    ),
-    (
-        "rtx-3090-24gb",
-        "NVIDIA GeForce RTX 3090",
-        "gpu",
-        24,
-        "24 GB GDDR6X",
-        "936",
-        f"{NV_SRC} (384-bit, 19.5 Gbps)",
-    ),
-    (
-        "rtx-4060-ti-16gb",
-        "NVIDIA GeForce RTX 4060 Ti 16GB",
-        "gpu",
-        16,
-        "16 GB GDDR6",
-        "288",
-        f"{NV_SRC} (128-bit, 18 Gbps)",
-    ),
-    (
-        "rtx-4090-24gb",
-        "NVIDIA GeForce RTX 4090",
-        "gpu",
-        24,
-        "24 GB GDDR6X",
-        "1008",
-        f"{NV_SRC} (384-bit, 21 Gbps){CHECKED}",
-    ),
-    (
-        "rtx-5090-32gb",
-        "NVIDIA GeForce RTX 5090",
-        "gpu",
-        32,
-        "32 GB GDDR7",
-        "1792",
-        f"{NV_SRC} (512-bit, 28 Gbps)",
-    ),
-    (
-        "a100-40gb",
-        "NVIDIA A100 40GB (SXM4)",
-        "gpu",
-        40,
-        "40 GB HBM2",
-        "1555",
-        f"{NV_SRC} (A100 datasheet)",
-    ),
-    (
-        "a100-80gb",
-        "NVIDIA A100 80GB (SXM4)",
-        "gpu",
-        80,
-        "80 GB HBM2e",
-        "2039",
-        f"{NV_SRC} (A100 datasheet; PCIe 80GB is 1935)",
-    ),
-    (
-        "h100-80gb",
-        "NVIDIA H100 80GB (SXM5)",
-        "gpu",
-        80,
-        "80 GB HBM3",
-        "3350",
-        f"{NV_SRC} (H100 SXM5 datasheet 3.35 TB/s; PCIe is 2000){CHECKED}",
-    ),
-    (
-        "l4-24gb",
-        "NVIDIA L4",
-        "gpu",
-        24,
-        "24 GB GDDR6",
-        "300",
-        f"{NV_SRC} (L4 datasheet){CHECKED}",
-    ),
-    (
-        "t4-16gb",
-        "NVIDIA T4",
-        "gpu",
-        16,
-        "16 GB GDDR6",
-        "320",
-        f"{NV_SRC} (T4 datasheet){CHECKED}",
-    ),
-    (
-        "apple-m2-16gb",
-        "Apple M2 (16 GB)",
-        "unified",
-        16,
-        "16 GB unified",
-        "100",
-        "Apple M2 spec: 100 GB/s unified memory bandwidth",
-    ),
-    (
-        "apple-m3-max-64gb",
-        "Apple M3 Max 16-core CPU / 40-core GPU (64 GB)",
-        "unified",
-        64,
-        "64 GB unified",
-        "400",
-        "Apple M3 Max spec: 400 GB/s on the 40-core-GPU chip (the 30-core has 300 GB/s)",
-    ),
-    (
-        "apple-m4-pro-48gb",
-        "Apple M4 Pro (48 GB)",
-        "unified",
-        48,
-        "48 GB unified",
-        "273",
-        "Apple M4 Pro spec: 273 GB/s unified memory bandwidth",
-    ),
-    (
-        "cpu-16gb-ddr4",
-        "CPU, 16 GB DDR4-3200 dual channel",
-        "cpu",
-        16,
-        "16 GB DDR4-3200",
-        "51.2",
-        "theoretical: 2 channels x 3200 MT/s x 8 bytes",
-    ),
-    (
-        "cpu-32gb-ddr5",
-        "CPU, 32 GB DDR5-5600 dual channel",
-        "cpu",
-        32,
-        "32 GB DDR5-5600",
-        "89.6",
-        "theoretical: 2 channels x 5600 MT/s x 8 bytes",
-    ),
-    (
-        "cpu-64gb-ddr5",
-        "CPU, 64 GB DDR5-5600 dual channel",
-        "cpu",
-        64,
-        "64 GB DDR5-5600",
-        "89.6",
-        "theoretical: 2 channels x 5600 MT/s x 8 bytes",
-    ),
-]
-
-
-def build_hardware() -> list[Row]:
-    return [
-        {
-            "id": hid,
-            "name": name,
-            "kind": kind,
-            "memory_bytes": str(gib * GIB),
-            "memory_label": label,
-            "bandwidth_gb_s": bw,
-            "source": src,
-        }
-        for hid, name, kind, gib, label, bw, src in HARDWARE
-    ]
-
-
-# --------------------------------------------------------------------------------------
 # I/O and main
 # --------------------------------------------------------------------------------------
 
@@ -1559,8 +1379,6 @@ def main(argv: list[str] | None = None) -> int:
         ["file", "input_rows", "output_rows"],
         manifest,
     )
-    n_hw = write_csv(out_dir / "hardware.csv", HARDWARE_COLUMNS, build_hardware())
-    print(f"hardware.csv: {n_hw} rows")
 
     print("\npublished rows per file (in -> out):")
     for m in manifest:
