@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from advisor._version import install_hint
+
 
 class AdvisorError(Exception):
     """A problem with the user's input or environment, explained in one line."""
@@ -17,8 +19,6 @@ class MissingDependencyError(AdvisorError):
     """An optional backend is needed but not installed."""
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs {package}: install it with `pip install 'advisor[{extra}]'`"
-        )
+        super().__init__(f"{purpose} needs {package}: install it with `{install_hint(extra)}`")
         self.package = package
         self.extra = extra

@@ -15,7 +15,9 @@ import pytest
 
 def _require_stack() -> None:
     for module in ("torch", "transformers", "accelerate", "bitsandbytes"):
-        pytest.importorskip(module, reason=f"{module} not installed (pip install 'advisor[cuda]')")
+        pytest.importorskip(
+            module, reason=f"{module} not installed (pip install 'advisor-llm[cuda]')"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip(
-    "llama_cpp", reason="llama-cpp-python not installed (pip install 'advisor[gguf]')"
+    "llama_cpp", reason="llama-cpp-python not installed (pip install 'advisor-llm[gguf]')"
 )
 
 from advisor.measure.backends.base import GenerateRequest, LoglikelihoodRequest, RollingRequest

@@ -329,7 +329,7 @@ def test_bitsandbytes_missing_says_what_to_install(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)
     with pytest.raises(BitsAndBytesUnavailableError) as info:
         _backend("never/loaded", "nf4").load()
-    assert "pip install 'advisor[cuda]'" in str(info.value)
+    assert "pip install 'advisor-llm[cuda]'" in str(info.value)
     assert "\n" not in str(info.value)
 
 

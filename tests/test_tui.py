@@ -435,4 +435,4 @@ def test_tui_command_without_textual_says_how_to_install(
     monkeypatch.setitem(sys.modules, "textual", None)  # import textual -> ImportError
     assert tui.run(argparse.Namespace()) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "advisor: the TUI needs textual: install with pip install 'advisor[tui]'"
+    assert err == "advisor: the TUI needs textual: install with pip install 'advisor-llm[tui]'"

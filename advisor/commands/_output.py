@@ -12,7 +12,17 @@ from typing import Any
 from advisor.units import format_bytes
 
 
-def print_json(data: Any) -> None:
+def schema_name(command: str, version: int = 1) -> str:
+    """The tag every --json document carries, e.g. ``advisor.recommend/1`` (docs/json.md)."""
+    return f"advisor.{command}/{version}"
+
+
+def print_json(data: Any, command: str | None = None, version: int = 1) -> None:
+    """Write one JSON document to stdout. With ``command``, the document is an object that
+    starts with ``"schema": "advisor.<command>/<version>"``; a list becomes ``"items"``."""
+    if command is not None:
+        body = data if isinstance(data, dict) else {"items": data}
+        data = {"schema": schema_name(command, version), **body}
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 

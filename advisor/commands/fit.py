@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run:
         write(data, path)
     if args.json:
-        print_json({"written": None if args.dry_run else str(path), **data})
+        print_json({"written": None if args.dry_run else str(path), **data}, "fit")
         return 0
     render(data, None if args.dry_run else path)
     return 0

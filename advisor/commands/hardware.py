@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     hw = detect()
     if args.json:
-        print_json(hw.to_dict())
+        print_json(hw.to_dict(), "hardware")
         return 0
     out = console()
     out.print(f"[bold]CPU[/]  {hw.cpu} ({hw.cores} logical cores)")

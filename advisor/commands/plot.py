@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise MissingDependencyError("matplotlib", "plot", "advisor plot") from None
     out = draw(data, args.output)
     if args.json:
-        print_json({"output": str(out), **data})
+        print_json({"output": str(out), **data}, "plot")
     else:
         print(f"wrote {out}")
     return 0

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         archs = sorted(profiles.architectures().values(), key=lambda a: (a.family, a.params_total))
         if args.json:
             print_json(
-                [asdict(a) | {"kv_bytes_per_token_f16": kv_bytes_per_token(a)} for a in archs]
+                [asdict(a) | {"kv_bytes_per_token_f16": kv_bytes_per_token(a)} for a in archs],
+                "profiles.architectures",
             )
             return 0
         table = Table(header_style="bold")
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.kind == "published":
         points = profiles.published()
         if args.json:
-            print_json([asdict(p) for p in points])
+            print_json([asdict(p) for p in points], "profiles.published")
             return 0
         table = Table(header_style="bold")
         for col in ["source file", "rows", "tasks", "models"]:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         hw = profiles.hardware_profiles()
         if args.json:
-            print_json([asdict(h) for h in hw.values()])
+            print_json([asdict(h) for h in hw.values()], "profiles.hardware")
             return 0
         table = Table(header_style="bold")
         for col in ["id", "name", "kind", "memory", "bandwidth"]:

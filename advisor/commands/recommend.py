@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         families=args.family,
     )
     if args.json:
-        print_json(rec.to_dict(top=args.top, per_model=not args.all_formats))
+        print_json(rec.to_dict(top=args.top, per_model=not args.all_formats), "recommend")
         return 0 if rec.ranked else 1
     render(rec, args.top, per_model=not args.all_formats)
     return 0 if rec.ranked else 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from advisor._version import install_hint
 from advisor.memory import DEFAULT_CONTEXT_TOKENS
 
-INSTALL_HINT = "advisor: the TUI needs textual: install with pip install 'advisor[tui]'"
+INSTALL_HINT = f"advisor: the TUI needs textual: install with {install_hint('tui')}"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+from advisor._version import install_hint
 from advisor.tui.model import EVIDENCE_GLYPH, ChartData
 
 # Tableau-like colours that read on light and dark backgrounds; red is kept for the budget.
@@ -135,7 +136,7 @@ class TradeoffChart(Vertical):
             from textual_plotext import PlotextPlot
         except ImportError:
             self.query_one("#chart-note", Static).update(
-                "The chart needs textual-plotext: pip install 'advisor[tui]'"
+                f"The chart needs textual-plotext: {install_hint('tui')}"
             )
             return
         if not self.is_attached:
