@@ -48,18 +48,22 @@ def test_round_trip(tmp_path: Path) -> None:
     assert done_keys(store) == {"k1"}  # failed cells are retried on resume
 
 
-def test_torn_last_line_is_skipped_with_warning(tmp_path: Path) -> None:
+def test_torn_last_line_is_skipped_then_quarantined(tmp_path: Path) -> None:
     store = tmp_path / "s.jsonl"
     append(store, _m(1))
+    torn = _m(2).to_json().encode()[:40]  # what kill -9 mid-write leaves
     with store.open("ab") as fh:
-        fh.write(_m(2).to_json().encode()[:40])  # what kill -9 mid-write leaves
+        fh.write(torn)
     with pytest.warns(StoreWarning, match="torn last line"):
         got = load_measurements(store)
     assert [m.key for m in got] == ["k1"]
-    append(store, _m(3))  # the next record starts on its own line
+    with pytest.warns(StoreWarning, match="moved to s.jsonl.corrupt-"):
+        append(store, _m(3))  # the torn tail is moved aside, not left to block
     records, report = read_store(store)
     assert [m.key for m in records] == ["k1", "k3"]
-    assert report.skipped == 1 and not report.torn_tail
+    assert report.skipped == 0 and not report.torn_tail
+    (moved,) = tmp_path.glob("s.jsonl.corrupt-*")
+    assert moved.read_bytes() == torn  # nothing is deleted
 
 
 def test_corrupt_middle_lines_counted(tmp_path: Path) -> None:
@@ -72,7 +76,7 @@ def test_corrupt_middle_lines_counted(tmp_path: Path) -> None:
         warnings.simplefilter("always")
         got = load_measurements(store)
     assert [m.key for m in got] == ["k1", "k2"]
-    assert sum("corrupt line" in str(w.message) for w in caught) == 2
+    assert sum("skipped" in str(w.message) for w in caught) == 2
 
 
 def _writer(path: str, start: int, count: int) -> None:
