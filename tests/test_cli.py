@@ -41,13 +41,15 @@ def test_recommend_24gb_json() -> None:
     assert data["device"] == "cuda"
     assert len(data["candidates"]) == 5
     for cand in data["candidates"]:
-        fp = cand["footprint"]
+        fp = cand["memory"]
         assert fp["total_bytes"] <= data["usable_bytes"]
         assert fp["total_bytes"] == sum(
             fp[k] for k in ("weight_bytes", "kv_bytes", "compute_bytes", "overhead_bytes")
         )
         if cand["score"] is not None:
-            assert cand["evidence_kind"] in {"measured", "published", "predicted"}
+            score = cand["score"]
+            assert score["kind"] in {"measured", "published", "predicted"}
+            assert score["low"] <= score["mean"] <= score["high"]
             assert all(e["source"] for e in cand["evidence"])
 
 

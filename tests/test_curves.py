@@ -213,19 +213,20 @@ def test_predict_for_config_none_where_no_curve() -> None:
     assert curves.predict_for_config(arch, get_format("F16"), "mmlu") is None
     ev = curves.predict_for_config(arch, get_format("Q4_K_M"), "mmlu")
     assert ev is not None and ev.kind == "predicted"
-    assert ev.detail["low"] < ev.value < ev.detail["high"]
-    assert "LOCO CV MAE" in ev.source and "90% interval" in ev.source
+    assert ev.low is not None and ev.high is not None and ev.low < ev.value < ev.high
+    assert "CV MAE" in ev.source and "90% interval" in ev.source
 
 
 @NEEDS_FIT
 def test_recommend_uses_predictions_and_ranks_evidence_first() -> None:
     from advisor.recommender import recommend
 
-    rec = recommend(budget="24GB", task="mmlu")
+    rec = recommend(budget="24GB", task="mmlu", variant="any")
     predicted = [c for c in rec.ranked if c.best is not None and c.best.kind == "predicted"]
     assert predicted, "quantized configs without evidence should get predictions"
     for c in predicted:
-        assert c.format.method != "float" or c.best.detail.get("anchor_source", "").endswith(")")
+        (basis,) = c.best.basis
+        assert c.format.method != "float" or basis.detail.get("anchor_source", "").endswith(")")
         assert c.best.uncertainty is not None and c.best.uncertainty > 0
     both = [
         c for c in rec.ranked + rec.excluded

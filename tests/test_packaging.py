@@ -17,7 +17,7 @@ def test_wheel_carries_profiles_and_measurements(tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
     )
-    (wheel,) = tmp_path.glob("advisor-*.whl")
+    (wheel,) = tmp_path.glob("advisor_llm-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for data in ("architectures.csv", "published.csv", "hardware.csv", "training_tokens.csv"):
         assert f"advisor/_profiles/{data}" in names

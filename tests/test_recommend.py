@@ -25,16 +25,18 @@ def test_everything_ranked_fits_and_nothing_excluded_does() -> None:
     assert len(rec.ranked) + len(rec.excluded) == rec.considered
 
 
-def test_scored_configs_rank_by_score_then_unscored_follow() -> None:
+def test_scored_configs_rank_by_lower_bound_then_unscored_follow() -> None:
     rec = recommend(budget="24GB", task="mmlu")
-    scores = [c.best.value for c in rec.ranked if c.best is not None]
+    scores = [c.best.low for c in rec.ranked if c.best is not None]
     assert scores == sorted(scores, reverse=True)
     first_unscored = next(i for i, c in enumerate(rec.ranked) if c.best is None)
     assert all(c.best is None for c in rec.ranked[first_unscored:])
 
 
 def test_published_16bit_score_backs_f16_config() -> None:
-    rec = recommend(budget="80GB", task="mmlu", backend="gguf", families=["qwen2.5"])
+    rec = recommend(
+        budget="80GB", task="mmlu", backend="gguf", families=["qwen2.5"], variant="base"
+    )
     f16 = next(c for c in rec.ranked if c.label == "Qwen2.5-7B F16")
     published = [e for e in f16.evidence if e.kind == "published"]
     assert published and published[0].value == pytest.approx(74.2)
@@ -42,8 +44,8 @@ def test_published_16bit_score_backs_f16_config() -> None:
 
 
 def test_longer_context_costs_more_memory() -> None:
-    short = recommend(budget="24GB", task="mmlu", context=2048, families=["llama3.1"])
-    long = recommend(budget="24GB", task="mmlu", context=32768, families=["llama3.1"])
+    short = recommend(budget="24GB", context=2048, families=["llama3.1"], variant="any")
+    long = recommend(budget="24GB", context=32768, families=["llama3.1"], variant="any")
     label = "Llama-3.1-8B Q4_K_M"
     s = next(c for c in short.ranked if c.label == label)
     l_ = next(c for c in long.ranked if c.label == label)

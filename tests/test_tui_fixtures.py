@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import fields
 
 from advisor.evidence import Evidence
+from advisor.evidence.model import combine
 from advisor.memory import Footprint
 from advisor.profiles import Architecture
 from advisor.profiles.detect import GPU, Hardware
 from advisor.profiles.formats import get_format
-from advisor.recommender import Candidate, Recommendation
+from advisor.recommender import Budget, Candidate, Recommendation
 from advisor.units import parse_size
 
 GiB = 2**30
@@ -74,14 +75,17 @@ CONFIGS = [
 
 
 def _evidence(kind: str, task: str, value: float) -> Evidence:
-    unc = {"measured": 0.9, "published": None, "predicted": 1.6}[kind]
     source = {
         "measured": "measured 2026-01-05 on NVIDIA GeForce RTX 4090, llama.cpp, n=500",
         "published": "model card, table 'Base models'",
         "predicted": "curve fitted on 212 points; LOCO CV MAE 1.2",
     }[kind]
     detail = {"cv_mae": 1.2} if kind == "predicted" else {}
-    return Evidence(kind, task, "acc", value, unc, source, detail)
+    if kind == "predicted":
+        return Evidence(kind, task, "acc", value, low=value - 1.6, high=value + 1.6,
+                        source=source, detail=detail)  # fmt: skip
+    stderr = 0.9 if kind == "measured" else None
+    return Evidence(kind, task, "acc", value, stderr=stderr, source=source, detail=detail)
 
 
 def candidates(
@@ -104,7 +108,7 @@ def candidates(
         )
         value = {"mmlu": mmlu, "gsm8k": gsm8k}.get(task)
         evidence = () if value is None or kind is None else (_evidence(kind, task, value),)
-        out.append(Candidate(a, fmt, fp, budget_bytes, evidence))
+        out.append(Candidate(a, fmt, fp, budget_bytes, evidence, combine(evidence)))
     return out
 
 
@@ -128,9 +132,10 @@ def fake_recommend(
     fits = [c for c in cands if c.footprint.total_bytes <= usable]
     fits.sort(key=lambda c: (c.best is None, -(c.best.value if c.best else 0)))
     excluded = sorted((c for c in cands if c not in fits), key=lambda c: c.footprint.total_bytes)
+    plan = Budget(budget_bytes, device, str(budget), budget_bytes)
     return Recommendation(
-        budget_bytes=budget_bytes, budget_label=str(budget), device=device, task=task,
-        requested_task=task, context_tokens=context, kv_cache_type=kv_cache, backend=backend,
+        budget=plan, task=task, requested_task=task, context_tokens=context,
+        kv_cache_type=kv_cache, backend=backend, variant="any", risk="neutral",
         safety_margin=safety_margin, ranked=tuple(fits), excluded=tuple(excluded),
         considered=len(cands), smallest=min(cands, key=lambda c: c.footprint.total_bytes),
     )  # fmt: skip

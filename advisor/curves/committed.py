@@ -50,24 +50,45 @@ def require() -> dict[str, Any]:
     return data
 
 
-@cache
+def published_anchor_index(data: dict[str, Any]) -> dict[tuple[str, str], tuple[float, str]]:
+    """(arch_id, task) → (16-bit score, its label) of a coefficient set (kept with it)."""
+    index: dict[tuple[str, str], tuple[float, str]] | None = data.get("_anchor_index")
+    if index is None:
+        index = {(a, t): (v, s) for a, t, v, s in data["anchors"]}
+        data["_anchor_index"] = index
+    return index
+
+
 def published_anchors() -> dict[tuple[str, str], tuple[float, str]]:
+    """The committed fit's published 16-bit anchors (empty without a committed fit)."""
     data = coefficients()
-    if data is None:
-        return {}
-    return {(a, t): (v, s) for a, t, v, s in data["anchors"]}
+    return {} if data is None else published_anchor_index(data)
 
 
-@cache
-def measured_anchors() -> dict[tuple[str, str], tuple[float, str]]:
-    found: dict[tuple[str, str], tuple[float, str]] = {}
-    for m in measurements():
+# (the records they were computed from, the anchors): recomputed when the records change.
+_MEASURED_ANCHORS: list[tuple[object, dict[tuple[str, str], tuple[float, float, str]]]] = []
+
+
+def measured_anchor_details() -> dict[tuple[str, str], tuple[float, float, str]]:
+    """(arch_id, task) → (16-bit score measured here, its stderr, a label). Recomputed
+    when the stores are re-read (:func:`advisor.evidence.reload_measurements`)."""
+    records = measurements()
+    if _MEASURED_ANCHORS and _MEASURED_ANCHORS[0][0] is records:
+        return _MEASURED_ANCHORS[0][1]
+    found: dict[tuple[str, str], tuple[float, float, str]] = {}
+    _MEASURED_ANCHORS[:] = [(records, found)]
+    for m in records:
         if is_sixteen_bit(m.format) and m.value is not None and m.arch_id:
             scale = metric_info(m.metric).stored_scale
-            found.setdefault(
-                (m.arch_id, m.task), (m.value * scale, f"measured {m.format} {m.backend}")
-            )
+            se = 0.0 if m.stderr is None else m.stderr * scale
+            label = f"measured {m.format} {m.backend}, n={m.n}"
+            found.setdefault((m.arch_id, m.task), (m.value * scale, se, label))
     return found
+
+
+def measured_anchors() -> dict[tuple[str, str], tuple[float, str]]:
+    """(arch_id, task) → (16-bit score measured here, a label)."""
+    return {k: (v, label) for k, (v, _, label) in measured_anchor_details().items()}
 
 
 def size_law_anchor(

@@ -1,17 +1,17 @@
 """Predicted scores for the recommender: a config's 16-bit anchor and the degradation law,
-as :class:`advisor.evidence.Evidence` with its interval and the CV error behind it."""
+as :class:`advisor.evidence.Evidence` with its 90 % interval and the CV error behind it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from advisor.curves.committed import (
     coefficients,
-    measured_anchors,
-    published_anchors,
-    require,
+    measured_anchor_details,
+    published_anchor_index,
     size_law_anchor,
 )
 from advisor.curves.law import band, evaluate
@@ -21,14 +21,49 @@ from advisor.profiles import Architecture
 from advisor.profiles.formats import Format
 
 
-def predict_for_config(arch: Architecture, fmt: Format, task: str) -> Evidence | None:
+@dataclass(frozen=True)
+class Anchor:
+    """A model's 16-bit score on a task, the point its curve starts from."""
+
+    value: float
+    sd: float  # its own uncertainty (a measurement's stderr, a size law's CV error)
+    source: str
+    kind: str  # "measured", "published" or "size law"
+
+
+def anchor_for(arch: Architecture, task: str, data: Mapping[str, Any]) -> Anchor | None:
+    """The anchor of ``arch`` on ``task``: measured here, else published (the figure the
+    recommender shows first), else the family's size law within its fitted range."""
+    key = (arch.model_id, task)
+    measured = measured_anchor_details().get(key)
+    if measured is not None:
+        value, sd, source = measured
+        return Anchor(value, sd, source, "measured")
+    published = published_anchor_index(data).get(key)
+    if published is not None:
+        return Anchor(published[0], 0.0, published[1], "published")
+    law = size_law_anchor(data, arch.family_key, task, float(arch.params_total))
+    if law is None:
+        return None
+    return Anchor(law[0], law[1], law[2], "size law")
+
+
+def predict_for_config(
+    arch: Architecture,
+    fmt: Format,
+    task: str,
+    *,
+    anchor: Anchor | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Evidence | None:
     """Predicted score of ``arch`` at ``fmt`` on ``task``, or None where no curve applies.
 
-    None when there are no fitted coefficients, the task has no curve, or there is no
-    16-bit anchor (measured, published or the family's size law); for a 16-bit format
-    with a measured or published score (that evidence is shown instead).
+    ``anchor`` overrides the model's 16-bit anchor (e.g. the caller's own measurement);
+    ``data`` overrides the committed coefficients (e.g. a refit without one family).
+    None when there are no coefficients, the task has no curve, or there is no anchor;
+    also for a 16-bit format whose anchor is itself evidence (it is shown instead).
     """
-    data = coefficients()
+    data = coefficients() if data is None else data
     info = curve_kind(task)
     if data is None or info is None:
         return None
@@ -36,42 +71,38 @@ def predict_for_config(arch: Architecture, fmt: Format, task: str) -> Evidence |
     deg = data["degradation"]
     if fmt.method != "float" and f"kind:{kind}" not in deg["_index"]:
         return None
-    key = (arch.model_id, task)
-    found = measured_anchors().get(key) or published_anchors().get(key)
-    anchor_sd = 0.0
-    if found is not None:
-        if fmt.method == "float":
-            return None
-        anchor, anchor_source = found
-    else:
-        law = size_law_anchor(data, arch.family_key, task, float(arch.params_total))
-        if law is None:
-            return None
-        anchor, anchor_sd, anchor_source = law
+    if anchor is None:
+        anchor = anchor_for(arch, task, data)
+    if anchor is None:
+        return None
+    if fmt.method == "float" and anchor.kind in {"measured", "published"}:
+        return None
     point = {
-        "kind": kind, "task": task, "floor": floor, "anchor": anchor, "anchor_sd": anchor_sd,
-        "method": fmt.method, "bits": fmt.nominal_bits,
+        "kind": kind, "task": task, "floor": floor, "anchor": anchor.value,
+        "anchor_sd": anchor.sd, "method": fmt.method, "bits": fmt.nominal_bits,
         "bits_per_weight": 16.0 if fmt.method == "float" else fmt.body_bpw,
         "params": float(arch.params_total), "family": arch.family_key,
         "training_tokens": arch.training_tokens,
     }  # fmt: skip
     out = evaluate(deg, point)
-    return _evidence(data, task, kind, out, anchor, anchor_source, fmt)
+    return _evidence(data, task, kind, out, anchor, fmt)
 
 
 @cache
-def _cv_text(task: str, kind: str, cell: str) -> tuple[str, float | None]:
+def _cv_text(
+    curve: str, n_points: int, task: str, kind: str, cell: str
+) -> tuple[str, float | None]:
     """The CV part of a prediction's source line, and the MAE, per (task, bit band)."""
-    data = require()
-    summary = data["cv_summary"]
+    data = coefficients()
+    summary = (data or {}).get("cv_summary", {})
     on = task if cell in summary.get(task, {}) else kind
-    mae = summary.get(on, {}).get(cell, {}).get("loco_mae")
-    deg = data["degradation"]
+    cell_cv = summary.get(on, {}).get(cell, {})
+    mae = cell_cv.get("lofo_mae", cell_cv.get("loco_mae"))
     unit = "%" if kind == "ppl" else ""
     where = task if on == task else f"{kind}-type tasks"
     bits = "≥4" if cell == ">=4" else cell
-    cv = f"; LOCO CV MAE {mae:.1f}{unit} on {where} at {bits} bits" if mae is not None else ""
-    return f"curve {data['curve']} fitted on {deg['n_points']} points{cv}", mae
+    cv = f"; CV MAE {mae:.1f}{unit} on {where} at {bits} bits" if mae is not None else ""
+    return f"curve {curve} fitted on {n_points} points{cv}", mae
 
 
 def _evidence(
@@ -79,27 +110,33 @@ def _evidence(
     task: str,
     kind: str,
     out: Mapping[str, Any],
-    anchor: float,
-    anchor_source: str,
+    anchor: Anchor,
     fmt: Format,
 ) -> Evidence:
-    head, mae = _cv_text(task, kind, band(fmt.nominal_bits))
-    level = round(data["degradation"]["interval"] * 100)
+    deg = data["degradation"]
+    cell = band(fmt.nominal_bits)
+    head, mae = _cv_text(str(data["curve"]), int(deg["n_points"]), task, kind, cell)
+    level = round(deg["interval"] * 100)
+    anchor_text = f"{anchor.value:.1f}" if kind != "ppl" else f"{anchor.value:.2f}"
     return Evidence(
         kind="predicted",
         task=task,
         metric="ppl" if kind == "ppl" else "acc",
         value=out["mean"],
-        uncertainty=(out["high"] - out["low"]) / 2,
-        source=f"{head}; 16-bit anchor {anchor:.1f} ({anchor_source}); ± = {level}% interval",
+        low=out["low"],
+        high=out["high"],
+        source=(
+            f"{head}; 16-bit anchor {anchor_text} ({anchor.source}); [low–high] = {level}% interval"
+        ),
+        source_key=f"curve:{data['curve']}",
         detail={
-            "low": out["low"],
-            "high": out["high"],
             "curve": data["curve"],
             "cv_mae": mae,
-            "anchor": anchor,
-            "anchor_source": anchor_source,
+            "anchor": anchor.value,
+            "anchor_source": anchor.source,
+            "anchor_kind": anchor.kind,
             "format_method": fmt.method,
-            "notes": out["notes"],
+            "notes": list(out["notes"]),
+            "flags": list(out.get("flags", [])),
         },
     )

@@ -60,15 +60,27 @@ def measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Eviden
         hw = m.hardware or {}
         gpus = hw.get("gpus") or []
         where = gpus[0]["name"] if gpus else hw.get("cpu", "unknown CPU")
+        versions = m.versions or {}
+        engine = versions.get("llama_cpp_python") or versions.get("transformers") or "?"
         found.append(
             Evidence(
                 kind="measured",
                 task=task,
                 metric=m.metric,
                 value=m.value * scale,
-                uncertainty=None if m.stderr is None else m.stderr * scale,
-                source=f"measured {str(m.created)[:10]} on {where}, {m.backend}, n={m.n}",
-                detail={"bits_per_weight": m.bits_per_weight, "provenance": list(m.provenance)},
+                stderr=None if m.stderr is None else m.stderr * scale,
+                n=m.n,
+                source=(
+                    f"measured here {str(m.created)[:10]} on {where}, {m.backend} {engine}, n={m.n}"
+                ),
+                source_key=f"measured:{m.backend}:{m.task}:{m.task_version}",
+                detail={
+                    "bits_per_weight": m.bits_per_weight,
+                    "provenance": list(m.provenance),
+                    "hardware": where,
+                    "versions": dict(versions),
+                    "created": m.created,
+                },
             )
         )
     return found

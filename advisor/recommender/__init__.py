@@ -8,13 +8,16 @@ Pure computation over the catalogue (:mod:`advisor.profiles`), the memory model
 
 from __future__ import annotations
 
-from advisor.recommender.budget import RecommendError
-from advisor.recommender.candidates import FORMAT_SETS, Candidate, candidates
-from advisor.recommender.ranking import DEFAULT_SAFETY_MARGIN, Recommendation, recommend
+from advisor.recommender.budget import Budget, RecommendError
+from advisor.recommender.candidates import FORMAT_SETS, VARIANTS, Candidate, candidates
+from advisor.recommender.ranking import DEFAULT_SAFETY_MARGIN, RISKS, Recommendation, recommend
 
 __all__ = [
     "DEFAULT_SAFETY_MARGIN",
     "FORMAT_SETS",
+    "RISKS",
+    "VARIANTS",
+    "Budget",
     "Candidate",
     "RecommendError",
     "Recommendation",

@@ -1,19 +1,31 @@
-"""Candidates: every model × format of the catalogue, with its memory footprint and the
-evidence for one task (measured, published, predicted)."""
+"""Candidates: the model × format configs worth ranking for a question, each with its
+memory footprint, every piece of evidence for the task (measured, published, predicted),
+and the estimate it is ranked by.
+
+Which configs are candidates: models of the asked variant (instruct/chat by default —
+what people deploy) that accept the context, in formats that run on the platform
+(GGUF everywhere; bitsandbytes, GPTQ and AWQ on CUDA only; Apple and CPU budgets: GGUF,
+bitsandbytes on CPU only when asked for with ``backend="bnb"``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from advisor.curves import predict_for_config
-from advisor.evidence import EVIDENCE_RANK, Evidence, measured_evidence, published_evidence
+from advisor.curves.predict import Anchor
+from advisor.evidence import Evidence, measured_evidence, published_evidence
+from advisor.evidence.model import Estimate, combine
 from advisor.memory import Footprint, footprint
-from advisor.profiles import Architecture
+from advisor.profiles import Architecture, architectures
 from advisor.profiles.formats import BNB_FORMATS, COMMON_GGUF_TYPES, Format, get_format
+from advisor.recommender.budget import RecommendError
 
-# Which formats each `--backend` choice offers.
+# Which formats each `backend` choice offers.
 FORMAT_SETS: dict[str, tuple[str, ...]] = {
     "gguf": COMMON_GGUF_TYPES,
     "bnb": BNB_FORMATS,
@@ -26,6 +38,18 @@ FORMAT_SETS: dict[str, tuple[str, ...]] = {
         "AWQ",
     ),
 }
+# Runtimes per platform: llama.cpp runs everywhere; the others need CUDA kernels.
+CUDA_ONLY_BACKENDS = {"bnb", "gptq", "awq", "vllm"}
+VARIANTS = ("instruct", "base", "any")
+_INSTRUCT_MARKERS = re.compile(r"(instruct|chat|-it\b|-it-|reasoning|thinking|distill)", re.I)
+
+
+def variant_of(arch: Architecture) -> str:
+    """ "base" or "instruct" (chat, it, reasoning and distilled models are deployed the
+    same way): the catalogue's ``variant`` column, else read from the model id."""
+    if arch.variant:
+        return "base" if arch.variant == "base" else "instruct"
+    return "instruct" if _INSTRUCT_MARKERS.search(arch.model_id) else "base"
 
 
 @dataclass(frozen=True)
@@ -35,13 +59,13 @@ class Candidate:
     footprint: Footprint
     budget_bytes: int
     evidence: tuple[Evidence, ...]
+    estimate: Estimate | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # artifact, speed, placement
 
     @property
-    def best(self) -> Evidence | None:
-        """Measured beats published beats predicted."""
-        if not self.evidence:
-            return None
-        return min(self.evidence, key=lambda e: EVIDENCE_RANK[e.kind])
+    def best(self) -> Estimate | None:
+        """The estimate the config is ranked by (its evidence combined)."""
+        return self.estimate
 
     @property
     def headroom_bytes(self) -> int:
@@ -49,52 +73,133 @@ class Candidate:
 
     @property
     def disagreement(self) -> str | None:
-        """Where evidence of different kinds disagrees by more than its uncertainty."""
-        best = self.best
-        if best is None:
-            return None
-        for other in self.evidence:
-            if other.kind == best.kind:
-                continue
-            tolerance = max(2.0, 2 * (other.uncertainty or 0) + 2 * (best.uncertainty or 0))
-            if abs(other.value - best.value) > tolerance:
-                return f"{other.kind} says {other.value:.1f}, {best.kind} says {best.value:.1f}"
-        return None
+        return None if self.estimate is None else self.estimate.disagreement
 
     @property
     def label(self) -> str:
         return f"{self.arch.name} {self.format.name}"
 
+    @property
+    def bits_per_weight(self) -> float:
+        return self.footprint.weight_bytes * 8 / self.arch.params_total
+
     def to_dict(self) -> dict[str, Any]:
-        best = self.best
+        memory = self.footprint.to_dict()
         return {
             "model": self.arch.name,
             "model_id": self.arch.model_id,
-            "family": self.arch.family,
+            "family": self.arch.family_key,
+            "variant": variant_of(self.arch),
             "params": self.arch.params_total,
             "params_active": self.arch.params_active,
+            "max_context": self.arch.max_context,
             "format": self.format.name,
             "backend": self.footprint.backend,
             "nominal_bits": self.format.nominal_bits,
-            "footprint": self.footprint.to_dict(),
+            "bits_per_weight": round(self.bits_per_weight, 4),
+            "memory": memory,
+            "memory_bytes": self.footprint.total_bytes,
             "headroom_bytes": self.headroom_bytes,
-            "score": None if best is None else best.value,
-            "score_uncertainty": None if best is None else best.uncertainty,
-            "evidence_kind": None if best is None else best.kind,
-            "evidence": [
-                {
-                    "kind": e.kind,
-                    "task": e.task,
-                    "metric": e.metric,
-                    "value": e.value,
-                    "uncertainty": e.uncertainty,
-                    "source": e.source,
-                    **e.detail,
-                }
-                for e in self.evidence
-            ],
+            "score": None if self.estimate is None else self.estimate.to_dict(),
+            "evidence": [e.to_dict() for e in self.evidence],
             "disagreement": self.disagreement,
+            **self.extras,
         }
+
+
+def formats_for(backend: str, device: str) -> tuple[str, ...]:
+    """The formats a question considers: the backend's set, less what cannot run on the
+    device (CUDA-only kernels on a CPU or a Mac; bitsandbytes on CPU only when asked)."""
+    if backend not in FORMAT_SETS:
+        raise RecommendError(f"unknown backend {backend!r}: use one of {', '.join(FORMAT_SETS)}")
+    names = FORMAT_SETS[backend]
+    if device == "cuda":
+        return names
+    if device == "cpu" and backend == "bnb":
+        return names  # bitsandbytes on CPU: slow, but asked for explicitly
+    return tuple(n for n in names if get_format(n).backend not in CUDA_ONLY_BACKENDS)
+
+
+def resolve_models(names: Sequence[str]) -> list[Architecture]:
+    """Catalogue architectures by name or model id (case-insensitive), in the given order."""
+    archs = architectures()
+    by_key = {
+        **{a.name.lower(): a for a in archs.values()},
+        **{k.lower(): a for k, a in archs.items()},
+    }
+    found = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError(f"models must be model names or ids (strings), got {name!r}")
+        arch = by_key.get(name.strip().lower())
+        if arch is None:
+            close = difflib.get_close_matches(name.lower(), list(by_key), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise RecommendError(f"unknown model {name!r}{hint} (see `advisor profiles`)")
+        found.append(arch)
+    return found
+
+
+def select_families(
+    archs: Iterable[Architecture], families: Sequence[str], notes: list[str]
+) -> list[Architecture]:
+    """Keep the named families. A name that is also the start of other families (``qwen``
+    is Qwen 1; ``qwen2``, ``qwen2.5``, ``qwen3`` exist) keeps the exact one and says which
+    others it did not mean; an unknown name is an error with the closest names."""
+    pool = list(archs)
+    keys = sorted({a.family_key for a in pool} | {a.family.lower() for a in pool if a.family})
+    wanted: set[str] = set()
+    for raw in families:
+        if not isinstance(raw, str) or not raw.strip():
+            raise TypeError(f"families must be family names (strings), got {raw!r}")
+        name = raw.strip().lower()
+        if name not in keys:
+            close = difflib.get_close_matches(name, keys, n=4, cutoff=0.5)
+            longer = [k for k in keys if k.startswith(name)]
+            hint = ", ".join(dict.fromkeys(longer + close)) or "see `advisor profiles`"
+            raise RecommendError(f"unknown family {raw!r}: did you mean {hint}?")
+        wanted.add(name)
+        others = [k for k in keys if k != name and k.startswith(name)]
+        if others:
+            notes.append(
+                f"family {name!r} is exactly that family; {', '.join(others)} are others "
+                f"(name them to include them)"
+            )
+    return [a for a in pool if a.family_key in wanted or a.family.lower() in wanted]
+
+
+def build_candidates(
+    archs: Iterable[Architecture],
+    formats: Sequence[str],
+    context_tokens: int,
+    kv_cache_type: str,
+    device: str,
+    budget_bytes: int,
+    task: str,
+    *,
+    caller_evidence: Mapping[tuple[str, str], Sequence[Evidence]] | None = None,
+    anchors: Mapping[str, Anchor] | None = None,
+    curve_data: Mapping[str, Any] | None = None,
+) -> list[Candidate]:
+    """Every (model, format) with its footprint and evidence; the estimate is set by the
+    ranking, which knows which published sources compare across the candidates."""
+    memory_device = "cuda" if device == "cuda" else "cpu"
+    out = []
+    for arch in archs:
+        for name in formats:
+            fmt = get_format(name)
+            fp = footprint(arch, fmt, context_tokens, kv_cache_type, device=memory_device)
+            mine = list((caller_evidence or {}).get((arch.model_id, fmt.name), ()))
+            anchor = (anchors or {}).get(arch.model_id)
+            predicted = predict_for_config(arch, fmt, task, anchor=anchor, data=curve_data)
+            evidence = (
+                mine
+                + measured_evidence(arch, fmt, task)
+                + published_evidence(arch, fmt, task)
+                + ([] if predicted is None else [predicted])
+            )
+            out.append(Candidate(arch, fmt, fp, budget_bytes, tuple(evidence)))
+    return out
 
 
 def candidates(
@@ -106,16 +211,9 @@ def candidates(
     budget_bytes: int,
     task: str,
 ) -> list[Candidate]:
-    out = []
-    for arch in archs:
-        for name in formats:
-            fmt = get_format(name)
-            fp = footprint(arch, fmt, context_tokens, kv_cache_type, device=device)
-            predicted = predict_for_config(arch, fmt, task)
-            evidence = (
-                measured_evidence(arch, fmt, task)
-                + published_evidence(arch, fmt, task)
-                + ([] if predicted is None else [predicted])
-            )
-            out.append(Candidate(arch, fmt, fp, budget_bytes, tuple(evidence)))
-    return out
+    """Candidates with their estimates (each on its own evidence; see :func:`rank_evidence`
+    for the ranking's cross-candidate choice of published sources)."""
+    built = build_candidates(
+        archs, formats, context_tokens, kv_cache_type, device, budget_bytes, task
+    )
+    return [replace(c, estimate=combine(c.evidence)) for c in built]
