@@ -264,7 +264,11 @@ def get_format(name: str) -> Format:
 
 
 def _linear_format(lf: LinearQuantFormat) -> Format:
+    # bitsandbytes' data types degrade differently (fp4 < nf4 at the same bits): each is
+    # its own method for the curves; double quantization only lowers the bits/weight.
     method = "float" if lf.backend == "hf" else lf.backend
+    if lf.backend == "bnb":
+        method = "bnb-int8" if lf.nominal_bits == 8 else f"bnb-{lf.name.split('-')[0]}"
     return Format(
         lf.name,
         lf.backend,
