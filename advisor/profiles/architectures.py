@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
 from advisor.errors import ProfileError
 from advisor.profiles._csv import load_rows, parse_int, profiles_dir, required
+
+
+_INSTRUCT_MARKERS = re.compile(r"(instruct|chat|-it\b|-it-|reasoning|thinking|distill)", re.I)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Architecture:
     confidence: str
     notes: str
     # Added for today's models; optional columns (empty = not applicable / unknown).
-    variant: str = ""  # "base", "instruct", "reasoning", "qat" ...: evidence never crosses it
+    variant: str = ""  # "base", "instruct" or "reasoning": evidence never crosses it
     base_model_id: str | None = None  # the base this variant was trained from
     layer_types: str | None = None  # repeating per-layer pattern, see LAYER_KINDS
     recurrent_state_elements: int | None = None  # per linear/SSM layer and sequence
@@ -52,6 +56,9 @@ class Architecture:
     expert_intermediate_size: int | None = None
     n_shared_experts: int | None = None
     n_dense_layers: int | None = None  # leading dense FFN layers of a MoE model
+    # The format the official weights ship in when it is not the 16-bit dtype: "MXFP4"
+    # (gpt-oss: experts MXFP4, the rest BF16), "FP8" (DeepSeek-V3, block 128x128 scales).
+    shipped_format: str = ""
     release_date: str = ""
     licence: str = ""
 
@@ -73,6 +80,14 @@ class Architecture:
                 for i in range(self.n_layers)
             )
         return ("full",) * self.n_layers
+
+    @property
+    def deploy_variant(self) -> str:
+        """"base" or "instruct" (chat, it, reasoning and distilled models are deployed the
+        same way): the ``variant`` column, else read from the model id."""
+        if self.variant:
+            return "base" if self.variant == "base" else "instruct"
+        return "instruct" if _INSTRUCT_MARKERS.search(self.model_id) else "base"
 
     @property
     def embed_params(self) -> int:
@@ -103,6 +118,9 @@ ATTENTION_KINDS = {"full", "swa", "hybrid", "mla", "linear_hybrid", "ssm_hybrid"
 # Tokens of ``layer_types``: full attention, sliding-window, chunked (Llama 4's local
 # layers), linear attention (Gated DeltaNet), state-space (Mamba), or none (no mixer).
 LAYER_KINDS = {"full", "sliding", "chunked", "linear", "mamba", "none"}
+# Base (pretrained only), instruct (post-trained chat, incl. hybrid-thinking models such as
+# Qwen3), reasoning (thinking-only or reasoning fine-tunes: R1 distills, gpt-oss, Phi-4-reasoning).
+VARIANTS = {"base", "instruct", "reasoning"}
 
 
 def _parse_arch(row: dict[str, str], where: str) -> Architecture:
@@ -157,9 +175,12 @@ def _parse_arch(row: dict[str, str], where: str) -> Architecture:
         expert_intermediate_size=opt_int("expert_intermediate_size"),
         n_shared_experts=opt_int("n_shared_experts"),
         n_dense_layers=opt_int("n_dense_layers"),
+        shipped_format=row.get("shipped_format", "").strip(),
         release_date=row.get("release_date", "").strip(),
         licence=row.get("licence", "").strip(),
     )
+    if arch.variant and arch.variant not in VARIANTS:
+        raise ProfileError(f"{where}: variant must be one of {sorted(VARIANTS)}")
     if arch.layer_types and not set(arch.layer_types.split()) <= LAYER_KINDS:
         raise ProfileError(f"{where}: layer_types tokens must be among {sorted(LAYER_KINDS)}")
     if arch.attention in {"swa", "hybrid"} and not arch.sliding_window:

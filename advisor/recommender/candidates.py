@@ -11,7 +11,6 @@ bitsandbytes on CPU only when asked for with ``backend="bnb"``).
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,7 +40,6 @@ FORMAT_SETS: dict[str, tuple[str, ...]] = {
 # Runtimes per platform: llama.cpp runs everywhere; the others need CUDA kernels.
 CUDA_ONLY_BACKENDS = {"bnb", "gptq", "awq", "vllm"}
 VARIANTS = ("instruct", "base", "any")
-_INSTRUCT_MARKERS = re.compile(r"(instruct|chat|-it\b|-it-|reasoning|thinking|distill)", re.I)
 
 
 def variant_of(arch: Architecture) -> str:
