@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from advisor.errors import ProfileError
 from advisor.profiles._csv import (
     load_rows,
     parse_float,
@@ -44,13 +45,33 @@ class PublishedPoint:
     table: str
     file: str
     notes: str
+    # Comparable evidence: who ran it, with which harness and prompting (PROMPT_STYLES), and
+    # for quantized weights which tool made them with what calibration (CALIBRATIONS).
+    evaluator: str = ""
+    harness: str = ""
+    prompt_style: str = ""
+    quant_tool: str = ""
+    calibration: str = ""
 
 
 SCORE_UNITS = {"percent", "ppl"}
+# How the model was prompted: completion-style (the base-model protocol, any variant), a
+# post-trained model given k > 0 examples, zero-shot chat, chain of thought, a reasoning
+# model's thinking mode, an agent scaffold; "n/a" for perplexity, size, speed and memory rows.
+PROMPT_STYLES = {
+    "base few-shot", "few-shot", "chat", "CoT", "thinking", "agentic", "unknown", "n/a",
+}  # fmt: skip
+# What a quantizer used beyond plain rounding: an importance matrix (llama.cpp), optimized
+# scales (auto-round's RTN), AutoRound, GPTQ/AWQ calibration, an automatic mix; "none" for
+# plain round-to-nearest; "" when the source does not say.
+CALIBRATIONS = {
+    "", "none", "imatrix", "optimized-scales", "autoround", "autoscheme", "gptq", "awq",
+}  # fmt: skip
 _PUBLISHED_COLUMNS = {
     "id", "model_id", "arch_id", "model", "family", "params_b", "variant", "format", "method",
     "bits", "bits_per_weight", "group_size", "task", "task_raw", "metric", "shots", "value",
     "unit", "context_tokens", "generated_tokens", "source", "table", "file", "notes",
+    "evaluator", "harness", "prompt_style", "quant_tool", "calibration",
 }  # fmt: skip
 
 
@@ -80,7 +101,18 @@ def _parse_published(row: dict[str, str], where: str) -> PublishedPoint:
         table=row["table"],
         file=row["file"],
         notes=row["notes"],
+        evaluator=row["evaluator"],
+        harness=row["harness"],
+        prompt_style=_vocabulary(row["prompt_style"], PROMPT_STYLES, "prompt_style", where),
+        quant_tool=row["quant_tool"],
+        calibration=_vocabulary(row["calibration"], CALIBRATIONS, "calibration", where),
     )
+
+
+def _vocabulary(value: str, allowed: set[str], column: str, where: str) -> str:
+    if value not in allowed:
+        raise ProfileError(f"{where}: column {column!r} must be one of {sorted(allowed)}")
+    return value
 
 
 @cache
