@@ -166,3 +166,24 @@ def test_every_published_score_task_has_a_definition() -> None:
 
     tasks = {p.task for p in profiles.published() if p.unit in profiles.SCORE_UNITS}
     assert tasks <= set(task_catalog()), sorted(tasks - set(task_catalog()))
+
+
+# -- the formats today's models ship in (issue 12, item 2) -----------------------------------
+
+
+def test_formats_today_s_models_ship_in() -> None:
+    from advisor.profiles.formats import get_format
+
+    mxfp4 = get_format("MXFP4")  # gpt-oss as GGUF: experts MXFP4, the rest Q8_0
+    assert (mxfp4.backend, mxfp4.method) == ("gguf", "mxfp4")
+    assert mxfp4.expert_bpw == 4.25 and mxfp4.body_bpw == 8.5
+    assert get_format("MXFP4_MOE") == mxfp4  # llama-quantize's spelling
+    shipped = get_format("mxfp4")  # the openai checkpoint: experts MXFP4, the rest BF16
+    assert (shipped.backend, shipped.expert_bpw, shipped.body_bpw) == ("vllm", 4.25, 16.0)
+    assert get_format("NVFP4").body_bpw == 4.5  # E2M1 + one E4M3 scale per 16
+    fp8 = {n: get_format(n) for n in ("FP8", "FP8-channel", "FP8-tensor")}
+    assert {f.method for f in fp8.values()} == {"fp8"}
+    assert {f.backend for f in fp8.values()} == {"vllm"}
+    assert fp8["FP8"].body_bpw == 8 + 32 / (128 * 128)  # Qwen3-*-FP8 block 128x128
+    assert all(f.embed_bpw == 16 for f in fp8.values())
+    assert all(f.source for f in fp8.values())

@@ -77,8 +77,9 @@ class FileType:
     embed_type: str  # token_embd.weight
     output_type: str  # output.weight (and token_embd when the head is tied)
     nominal_bits: int
-    family: str  # "float", "legacy", "k-quant", "i-quant"
+    family: str  # "float", "legacy", "k-quant", "i-quant", "mxfp4"
     reference_file_bpw: float | None  # whole-file bits/weight on Llama-3.1-8B
+    expert_type: str | None = None  # type of MoE expert tensors when it differs (MXFP4_MOE)
 
     @property
     def block_bpw(self) -> float:
@@ -156,6 +157,21 @@ GGUF_FILE_TYPES: dict[str, FileType] = {
     ]
 }
 
+# llama.cpp's MXFP4_MOE file type (what gpt-oss ships in as GGUF): MoE expert tensors
+# (3-D, ne[2] > 1) are MXFP4, every other tensor Q8_0 -- token_embd included, and output.weight
+# too when the hidden size is not a multiple of 256 (gpt-oss: 2880), else Q6_K.
+LLAMACPP_MXFP4_RULE = (
+    "ggml-org/llama.cpp src/llama-quant.cpp (LLAMA_FTYPE_MOSTLY_MXFP4_MOE = 38: 'MoE tensors -> "
+    "MXFP4, other tensors -> Q8_0'); MXFP4 block = 32 E2M1 values + one E8M0 scale byte "
+    "(ggml-common.h block_mxfp4, OCP Microscaling Formats v1.0): (1 + 16) * 8 / 32 = 4.25 "
+    "bits/weight; matches ggml-org/gpt-oss-20b-GGUF gpt-oss-20b-mxfp4.gguf (12,109,566,624 bytes)"
+)
+GGUF_FILE_TYPES["MXFP4"] = FileType(
+    "MXFP4", 38, "Q8_0", "Q8_0", "Q8_0", 4, "mxfp4", None, expert_type="MXFP4"
+)
+# Other spellings of a file type: llama-quantize's name for it.
+GGUF_ALIASES = {"MXFP4_MOE": "MXFP4"}
+
 # The formats `advisor recommend` offers by default: what people actually download.
 COMMON_GGUF_TYPES: tuple[str, ...] = (
     "F16",
@@ -187,6 +203,7 @@ class LinearQuantFormat:
     edge_bits: int
     group_size: int | None
     source: str
+    expert_bpw: float | None = None  # MoE expert weights, when stored differently
 
 
 BNB_SOURCE = (
@@ -197,6 +214,41 @@ BNB_SOURCE = (
 GPTQ_AWQ_SOURCE = (
     "AutoGPTQ / AutoAWQ packing: a fp16 scale and a packed zero point per group of 128 "
     "weights; embeddings and lm_head left in 16-bit (Qwen2.5 speed benchmark, SOURCES.md)"
+)
+
+# FP8 (E4M3) checkpoints for vLLM (CUDA): 8-bit weights plus fp32 scales, in the three scale
+# layouts the makers ship. Embeddings are never quantized; lm_head stays 16-bit.
+FP8_BLOCK_SOURCE = (
+    "Qwen/Qwen3-*-FP8 quantization_config {quant_method fp8, fmt e4m3, weight_block_size "
+    "[128, 128], activation_scheme dynamic, modules_to_not_convert lm_head, norms, router} "
+    "(verbatim config of Qwen/Qwen3-30B-A3B-FP8 and Qwen3-32B-FP8 in "
+    "ai-dynamo/aiconfigurator@095f58a model_configs); one fp32 scale per 128x128 block: "
+    "8 + 32 / (128 * 128) bits/weight; DeepSeek-V3 ships the same layout"
+)
+FP8_CHANNEL_SOURCE = (
+    "RedHatAI / neuralmagic *-FP8-dynamic checkpoints (llm-compressor, compressed-tensors "
+    "float-quantized: weights 8-bit float with one scale per output channel, activations "
+    "dynamic per token); one fp32 scale per row of 4096 inputs: 8 + 32 / 4096 bits/weight "
+    "(less for wider layers)"
+)
+FP8_TENSOR_SOURCE = (
+    "NVIDIA modelopt FP8 checkpoints (quant_algo FP8, e.g. Qwen3-32B-FP8-Static-PerTensor in "
+    "ai-dynamo/aiconfigurator@095f58a: weights and activations 8-bit float, static, one scale "
+    "per tensor; lm_head ignored): 8 bits/weight"
+)
+NVFP4_SOURCE = (
+    "NVIDIA NVFP4 (modelopt quant_algo NVFP4 / W4A16_NVFP4, group_size 16, e.g. "
+    "nvidia/GLM-5.1-NVFP4 and nvidia/Qwen3.6-27B-NVFP4 configs in ai-dynamo/aiconfigurator"
+    "@095f58a): 4-bit E2M1 values with one FP8 E4M3 scale per 16 plus one fp32 scale per "
+    "tensor: 4 + 8 / 16 = 4.5 bits/weight; NVIDIA's own repacks keep attention in FP8 "
+    "(slightly more bytes than this all-NVFP4 figure); native kernels on Blackwell GPUs"
+)
+MXFP4_CHECKPOINT_SOURCE = (
+    "openai/gpt-oss checkpoints: quantization_config {quant_method mxfp4, "
+    "modules_to_not_convert self_attn, mlp.router, embed_tokens, lm_head} (verbatim configs "
+    "in ai-dynamo/aiconfigurator@095f58a); MoE experts MXFP4 = (1 + 16) * 8 / 32 = 4.25 "
+    "bits/weight, everything else bfloat16 (openai/gpt-oss README: 'post-trained with MXFP4 "
+    "quantization of the MoE weights')"
 )
 
 # int8: 8 bits + one fp32 scale per output row; per weight that is 32 / in_features,
@@ -214,6 +266,14 @@ LINEAR_FORMATS: dict[str, LinearQuantFormat] = {
         LinearQuantFormat("GPTQ-Int8", "gptq", 8, 8 + (16 + 8) / 128, 16, 128, GPTQ_AWQ_SOURCE),
         LinearQuantFormat("GPTQ-Int4", "gptq", 4, 4 + (16 + 4) / 128, 16, 128, GPTQ_AWQ_SOURCE),
         LinearQuantFormat("AWQ", "awq", 4, 4 + (16 + 4) / 128, 16, 128, GPTQ_AWQ_SOURCE),
+        LinearQuantFormat("FP8", "vllm", 8, 8 + 32 / (128 * 128), 16, None, FP8_BLOCK_SOURCE),
+        LinearQuantFormat("FP8-channel", "vllm", 8, 8 + 32 / 4096, 16, None, FP8_CHANNEL_SOURCE),
+        LinearQuantFormat("FP8-tensor", "vllm", 8, 8.0, 16, None, FP8_TENSOR_SOURCE),
+        LinearQuantFormat("NVFP4", "vllm", 4, 4 + 8 / 16, 16, 16, NVFP4_SOURCE),
+        # The shipped gpt-oss checkpoint: only the experts are 4-bit.
+        LinearQuantFormat(
+            "mxfp4", "vllm", 4, 16.0, 16, 32, MXFP4_CHECKPOINT_SOURCE, expert_bpw=(1 + 16) * 8 / 32
+        ),
     ]
 }
 
@@ -230,14 +290,18 @@ class Format:
     body_bpw: float  # bits/weight of the repeating layers
     embed_bpw: float
     output_bpw: float
-    method: str  # for the curves: "float", "gguf-legacy", "gguf-k", "gguf-i", "bnb", "gptq", "awq"
+    method: str  # for the curves: "float", "gguf-legacy", "gguf-k", "gguf-i", "bnb-*", "gptq",
+    # "awq", "fp8", "nvfp4", "mxfp4"
     source: str
+    # Bits/weight of MoE expert tensors when they are stored apart from the body (MXFP4:
+    # experts 4.25, the rest Q8_0 or BF16); None = as body_bpw.
+    expert_bpw: float | None = None
 
 
 @cache
 def get_format(name: str) -> Format:
     """Look up a format by name (GGUF spelling for llama.cpp types, case-insensitive)."""
-    key = name.strip()
+    key = GGUF_ALIASES.get(name.strip().upper(), name.strip())
     gguf = {k.upper(): v for k, v in GGUF_FILE_TYPES.items()}
     linear = {k.lower(): v for k, v in LINEAR_FORMATS.items()}
     # "BF16" is llama.cpp's, "bf16" is transformers': an exact spelling decides first.
@@ -245,9 +309,13 @@ def get_format(name: str) -> Format:
         return _linear_format(LINEAR_FORMATS[key])
     if key.upper() in gguf:
         ft = gguf[key.upper()]
-        method = {"float": "float", "legacy": "gguf-legacy", "k-quant": "gguf-k"}.get(
-            ft.family, "gguf-i"
-        )
+        method = {
+            "float": "float",
+            "legacy": "gguf-legacy",
+            "k-quant": "gguf-k",
+            "mxfp4": "mxfp4",
+        }.get(ft.family, "gguf-i")
+        source = LLAMACPP_MXFP4_RULE if ft.family == "mxfp4" else LLAMACPP_QUANTIZE_README
         return Format(
             ft.name,
             "gguf",
@@ -256,7 +324,8 @@ def get_format(name: str) -> Format:
             ggml_type_bpw(ft.embed_type),
             ggml_type_bpw(ft.output_type),
             method,
-            f"{LLAMACPP_QUANTIZE_README}; {LLAMACPP_QUANT_RULES}",
+            f"{source}; {LLAMACPP_QUANT_RULES}",
+            expert_bpw=ggml_type_bpw(ft.expert_type) if ft.expert_type else None,
         )
     if key.lower() in linear:
         return _linear_format(linear[key.lower()])
@@ -269,6 +338,8 @@ def _linear_format(lf: LinearQuantFormat) -> Format:
     method = "float" if lf.backend == "hf" else lf.backend
     if lf.backend == "bnb":
         method = "bnb-int8" if lf.nominal_bits == 8 else f"bnb-{lf.name.split('-')[0]}"
+    if lf.backend == "vllm":  # FP8 in any scale layout is one method; so are the FP4 kinds
+        method = lf.name.split("-")[0].lower()
     return Format(
         lf.name,
         lf.backend,
@@ -278,6 +349,7 @@ def _linear_format(lf: LinearQuantFormat) -> Format:
         lf.edge_bits,
         method,
         lf.source,
+        expert_bpw=lf.expert_bpw,
     )
 
 
