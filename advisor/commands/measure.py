@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,6 +62,18 @@ def add_parser(subparsers: Any) -> None:
         "--force", action="store_true", help="measure configs the memory model says will not fit"
     )
     p.add_argument("--no-speed", action="store_true", help="skip the pp512/tg128 speed probe")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=6 * 3600.0,
+        help="seconds a task (or loading the model) may take before its worker is stopped "
+        "and the task recorded as failed (default 21600)",
+    )
+    p.add_argument(
+        "--memory-limit",
+        default="auto",
+        help="per config: auto (memory model with headroom), none, or a size like 6GiB",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
@@ -102,6 +115,8 @@ class SweepRenderer:
         )
         self.bars: dict[tuple[str, str], Any] = {}
         self.started: dict[tuple[str, str], float] = {}
+        self.overall: Any = None  # one bar for the whole sweep: cells done of cells queued
+        self.cells_total = 0
 
     def __enter__(self) -> SweepRenderer:
         self.progress.start()
@@ -115,8 +130,17 @@ class SweepRenderer:
 
         say = self.progress.console.print
         d = ev.data
-        if ev.kind == "skipped":
+        if ev.kind == "queued":
+            self.cells_total += int(d.get("tasks") or 0)
+            if self.overall is None:
+                self.overall = self.progress.add_task("sweep", total=self.cells_total, rate="")
+            self.progress.update(self.overall, total=self.cells_total)
+        elif ev.kind == "skipped" and d.get("reason"):
+            say(f"[dim]{ev.label}: skipped ({d['reason']})[/dim]")
+        elif ev.kind == "skipped":
             say(f"[dim]{ev.label}: all tasks already stored, skipped[/dim]")
+        elif ev.kind == "restarted":
+            say(f"[yellow]restarted[/yellow] {ev.label}: {d.get('reason')}")
         elif ev.kind == "refused":
             say(f"[yellow]refused[/yellow] {ev.label}: {d['reason']} (--force to try anyway)")
         elif ev.kind == "loaded":
@@ -138,7 +162,9 @@ class SweepRenderer:
             dt = time.perf_counter() - self.started[key]
             rate = f"{d['done'] / dt:.1f} items/s" if dt > 0 else ""
             self.progress.update(self.bars[key], completed=d["done"], rate=rate)
-        elif ev.kind == "task_done" and d.get("status") == "failed":
+        if ev.kind == "task_done" and self.overall is not None:
+            self.progress.advance(self.overall)
+        if ev.kind == "task_done" and d.get("status") == "failed":
             say(f"[red]failed[/red] {ev.label} {d['task']}: {d.get('error')}")
         elif ev.kind == "task_done":
             se = d.get("stderr")
@@ -149,15 +175,62 @@ class SweepRenderer:
             )
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def split_list(value: str, flag: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; an empty list is bad input, not the default."""
+    from advisor.measure.runner import SweepError
 
-    from advisor.measure.runner import SweepOptions, run_sweep
-    from advisor.measure.sources import resolve_sources
-    from advisor.measure.store import default_store_path
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    if not items:
+        raise SweepError(f"{flag} is empty: name at least one, or leave {flag} out")
+    return items
 
-    store = Path(args.store).expanduser() if args.store else default_store_path()
-    sources = resolve_sources(args.models)
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a sweep as Ctrl-C does: the worker is killed, whole records stay,
+    claims are released, temporary ladder files are removed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def memory_limit_option(text: str) -> str:
+    """``auto`` | ``none`` | a size (``6GiB``, ``8GB``) -> the option's string form."""
+    from advisor.measure.runner import SweepError
+    from advisor.units import parse_size
+
+    t = text.strip().lower()
+    if t in ("auto", "none"):
+        return t
+    if not t:
+        raise SweepError("--memory-limit is empty: give auto, none or a size like 6GiB")
+    return str(parse_size(text))
+
+
+def build_options(args: argparse.Namespace) -> tuple[list[str], list[str], Any]:
+    """Formats, tasks and options from the command line, all validated (exit 2) before
+    any file is read or written."""
+    from advisor.measure.runner import SweepError, SweepOptions, validate_options
+
+    if args.quants is not None:
+        quants = split_list(args.quants, "--quants")
+    else:
+        quants = (DEFAULT_LINEAR if args.backend == "transformers" else DEFAULT_QUANTS).split(",")
+    tasks = split_list(args.tasks, "--tasks")
+    if any(not str(m).strip() for m in args.models):
+        raise SweepError("a MODEL argument is empty: give a GGUF path, folder or HF repo id")
     opts = SweepOptions(
         limit=args.limit,
         seed=args.seed,
@@ -166,25 +239,44 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         speed=not args.no_speed,
         backend=args.backend,
+        memory_limit=memory_limit_option(args.memory_limit),
+        timeout_s=args.timeout,
     )
-    quants = args.quants or (DEFAULT_LINEAR if args.backend == "transformers" else DEFAULT_QUANTS)
+    validate_options(opts)
+    return quants, tasks, opts
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from advisor.commands._output import print_json
+    from advisor.measure.runner import SweepError, run_sweep, sweep_exit_code
+    from advisor.measure.sources import resolve_sources
+    from advisor.measure.store import check_writable, default_store_path
+
+    quants, tasks, opts = build_options(args)
+    if args.store is not None and not args.store.strip():
+        raise SweepError("--store is empty: give a file path")
+    store = Path(args.store).expanduser() if args.store else default_store_path()
+    check_writable(store)
+    sources = resolve_sources(args.models)
     renderer = SweepRenderer(quiet=args.json)
-    with renderer:
-        rows = run_sweep(
-            [str(s) for s in sources],
-            quants.split(","),
-            args.tasks.split(","),
-            store,
-            opts,
-            on_event=renderer,
-        )
+    with renderer, sigterm_as_interrupt():
+        rows = run_sweep([str(s) for s in sources], quants, tasks, store, opts, on_event=renderer)
+    code = sweep_exit_code(rows)
     if args.json:
-        print(json.dumps({"store": str(store), "rows": rows}, indent=2))
-        return 0
+        print_json({"store": str(store), "exit_code": code, "rows": rows}, "measure")
+        return code
+    print_rows(rows, f"advisor measure -> {store}")
+    return code
+
+
+def print_rows(rows: list[dict[str, Any]], title: str) -> None:
+    """The summary table of a sweep: one line per cell."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"advisor measure -> {store}")
+    table = Table(title=title)
     for col in (
         "model",
         "format",
@@ -220,4 +312,3 @@ def run(args: argparse.Namespace) -> int:
             str(r.get("status")) + (f": {r['error']}" if r.get("error") else ""),
         )
     Console().print(table)
-    return 1 if any(r.get("status") == "failed" for r in rows) else 0

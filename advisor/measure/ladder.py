@@ -2,8 +2,11 @@
 
 Files go to a cache folder (platformdirs ``user_cache_dir("advisor")/gguf``, or
 ``ADVISOR_CACHE``), one subfolder per source file hash. A type already made is reused; a
-new one is written to a temporary name and renamed into place, so an interrupted
-quantization never leaves a file that looks finished.
+new one is written to a temporary name (``.<name>.<pid>.tmp``) and renamed into place, so an
+interrupted quantization never leaves a file that looks finished. The quantization runs in
+a helper thread so Ctrl-C and SIGTERM are handled at once and remove the temporary file; a
+``kill -9`` leaves it behind, and the next ladder (or sweep) start removes temporary files
+whose process is gone (:func:`clean_stale_temp_files`).
 
 When the source is itself quantized (every GGUF shipped on PyPI is 4-bit), llama.cpp
 dequantizes it and quantizes again (``allow_requantize``). The "F16" of a Q4_1 source is
@@ -16,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
+import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,14 +91,58 @@ def make_rung(source: str | os.PathLike[str], fmt: str, out_dir: Path | None = N
     ft = GGUF_FILE_TYPES[fmt]
     if info.file_type == fmt:
         return Rung(fmt, info.path, info.bits_per_weight, ft.nominal_bits, sha, notes)
-    folder = out_dir or cache_dir() / sha[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = info.path.name.removesuffix(".gguf")
-    dest = folder / f"{stem}.{fmt}.gguf"
+    dest = expected_rung_path(info, sha, fmt, out_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():
+        clean_stale_temp_files(dest.parent)
         _quantize(info, dest, ft.ftype)
     produced = read_gguf(dest)
     return Rung(fmt, dest, produced.bits_per_weight, ft.nominal_bits, file_sha256(dest), notes)
+
+
+def expected_rung_path(info: GGUFInfo, sha: str, fmt: str, out_dir: Path | None = None) -> Path:
+    """Where :func:`make_rung` puts (or finds) ``fmt`` made from ``info`` (hash ``sha``)."""
+    folder = out_dir or cache_dir() / sha[:16]
+    return folder / f"{info.path.name.removesuffix('.gguf')}.{fmt}.gguf"
+
+
+# ".<rung>.gguf.<host>.<pid>.tmp" (and ".<rung>.gguf.<pid>.tmp" from older versions): the
+# host keeps one machine from removing another's file in a shared cache.
+_TEMP_NAME = re.compile(r"^\..+\.gguf\.(?:([A-Za-z0-9_-]+)\.)?(\d+)\.tmp$")
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temp_files(folder: Path | None = None) -> list[Path]:
+    """Remove temporary ladder files whose quantizing process is gone (a ``kill -9``
+    mid-quantization); ``folder`` or every ladder folder of the cache. Returns them."""
+    root = cache_dir()
+    folders = [folder] if folder is not None else []
+    if folder is None and root.is_dir():
+        folders = [root, *root.iterdir()]
+    removed: list[Path] = []
+    for d in folders:
+        if not d.is_dir():
+            continue
+        for f in d.iterdir():
+            m = _TEMP_NAME.match(f.name)
+            if m and m.group(1) in (None, _host_tag()) and not _pid_alive(int(m.group(2))):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    removed.append(f)
+    return removed
 
 
 def _quantize(info: GGUFInfo, dest: Path, ftype: int) -> None:
@@ -105,11 +155,19 @@ def _quantize(info: GGUFInfo, dest: Path, ftype: int) -> None:
     # A quantized source must be dequantized first; llama.cpp refuses unless allowed.
     params.allow_requantize = info.file_type not in {"F32", "F16", "BF16"}
     params.nthread = max(1, len(os.sched_getaffinity(0)))
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp = dest.with_name(f".{dest.name}.{_host_tag()}.{os.getpid()}.tmp")
+    result: list[int] = []
+
+    def work() -> None:  # ctypes drops the GIL: the main thread stays free for signals
+        src, out = str(info.path).encode(), str(tmp).encode()
+        result.append(ll.llama_model_quantize(src, out, ctypes.byref(params)))
+
     try:
-        rc = ll.llama_model_quantize(
-            str(info.path).encode(), str(tmp).encode(), ctypes.byref(params)
-        )
+        worker = threading.Thread(target=work, name="advisor-quantize", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+        rc = result[0] if result else -1
         if rc != 0 or not tmp.exists():
             raise LadderError(f"llama.cpp could not quantize {info.path.name} to {dest.name}")
         os.replace(tmp, dest)  # atomic: a reader sees no file or a whole one

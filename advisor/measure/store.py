@@ -471,6 +471,8 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         st = p.stat()
     except FileNotFoundError:
         st = None
+    except NotADirectoryError:
+        raise StoreError(f"cannot create the store {p}: a parent is a file, not a folder") from None
     except OSError as exc:
         raise StoreError(f"cannot use the store {p}: {exc.strerror or exc}") from exc
     if st is not None:
