@@ -16,9 +16,10 @@ import csv
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 PROFILES_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PROFILES_DIR.parent
@@ -2105,6 +2106,149 @@ def _localmaxxing(out: Published, file: str, i: int, r: Row) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Artifacts: what to download for each (model, format)
+# --------------------------------------------------------------------------------------
+
+ARTIFACT_COLUMNS = [
+    "model_id",
+    "format",
+    "rank",
+    "repo",
+    "file",
+    "size_bytes",
+    "size_source",
+    "size_approx_bytes",
+    "size_approx_source",
+    "official",
+    "maker",
+    "imatrix",
+    "weights",
+    "runtime",
+    "source",
+    "notes",
+    "sha256",
+    "evidence_date",
+]
+# The research table's format labels for checkpoints -> our format names.
+ARTIFACT_FORMATS = {
+    "BF16 (safetensors)": "bf16",
+    "MXFP4 (safetensors)": "mxfp4",
+}
+# Community makers, best known first (official repositories always come first).
+MAKER_ORDER = [
+    "ggml-org",  # llama.cpp's own organisation (the reference gpt-oss GGUFs)
+    "bartowski",  # every quant made with an importance matrix (his cards say so)
+    "unsloth",
+    "lmstudio-community",
+    "RedHatAI",
+    "hugging-quants",
+    "MaziyarPanahi",
+    "QuantFactory",
+    "TheBloke",
+]
+RUNTIMES = {"llama.cpp", "vllm", "transformers"}
+
+
+def artifact_format(r: Row) -> str | None:
+    """Our format name for a research row, or None when the file's mix is not one of ours
+    (bartowski's _L, unsloth's UD-* dynamic mixes, ternary types)."""
+    label = ARTIFACT_FORMATS.get(r["format"], r["format"])
+    if label == "FP8" and r["official"] != "true":
+        # Red Hat / Neural Magic: "-FP8-dynamic" is per-channel, plain "-FP8" per-tensor static
+        label = "FP8-channel" if r["repo"].lower().endswith("-dynamic") else "FP8-tensor"
+    try:
+        return _format_table()(label).name
+    except KeyError:
+        return None
+
+
+def _format_table() -> Callable[[str], Any]:
+    """The package's format lookup (pure Python), imported from this checkout."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from advisor.profiles.formats import get_format
+
+    return get_format
+
+
+def build_artifacts(arch_rows: list[Row]) -> tuple[list[Row], Counter[str]]:
+    """One row per downloadable artifact of a catalogue model in one of our formats, ranked
+    per (model, format): official first, then quantization-aware-trained weights, then the
+    well-known community makers; exact file names before globs; exact sizes first."""
+    ids = {r["model_id"] for r in arch_rows}
+    dropped: Counter[str] = Counter()
+    merged: dict[tuple[str, str, str, str], Row] = {}
+    for r in read_csv(SOURCES_DIR / "artifacts_research.csv"):
+        if r["model_id"] not in ids:
+            dropped["model not in the catalogue"] += 1
+            continue
+        if r["confirmed"] != "true":
+            dropped["not confirmed by a source listing it (naming pattern or template)"] += 1
+            continue
+        fmt = artifact_format(r)
+        if fmt is None:
+            dropped[f"format {r['format']} is not one of ours"] += 1
+            continue
+        runtime = r["runtime"].split("/")[0].strip()
+        if runtime not in RUNTIMES:
+            raise SystemExit(f"artifacts: unknown runtime {r['runtime']!r}")
+        key = (r["model_id"], fmt, r["repo"], r["file"].lower())
+        row = {
+            "model_id": r["model_id"],
+            "format": fmt,
+            "rank": "",
+            "repo": r["repo"],
+            "file": r["file"],
+            "size_bytes": r["size_bytes"],
+            "size_source": r["size_source"],
+            "size_approx_bytes": r["size_approx_bytes"],
+            "size_approx_source": r["size_approx_source"],
+            "official": r["official"],
+            "maker": r["maker"],
+            "imatrix": {"true": "yes", "false": "n/a"}.get(r["imatrix"], "unknown"),
+            "weights": "qat" if "QAT" in r["variant"] else "",
+            "runtime": runtime,
+            "source": r["source"],
+            "notes": r["notes"],
+            "sha256": r["sha256"],
+            "evidence_date": r["evidence_date"],
+        }
+        old = merged.get(key)
+        if old is None:
+            merged[key] = row
+            continue
+        dropped["duplicate of a listed file (sources merged)"] += 1
+        if row["source"] not in old["source"]:
+            old["source"] = f"{old['source']} || also: {row['source']}"
+        for column in ("size_bytes", "size_source", "sha256", "size_approx_bytes"):
+            old[column] = old[column] or row[column]
+        old["evidence_date"] = max(old["evidence_date"], row["evidence_date"])
+
+    def order(row: Row) -> tuple[object, ...]:
+        maker = row["maker"]
+        return (
+            row["official"] != "true",
+            row["weights"] != "qat",
+            MAKER_ORDER.index(maker) if maker in MAKER_ORDER else len(MAKER_ORDER),
+            "*" in row["file"],
+            not row["size_bytes"],
+            "".join(chr(0x10FFFF - ord(c)) for c in row["evidence_date"]),  # newest first
+            row["repo"],
+            row["file"],
+        )
+
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in merged.values():
+        groups.setdefault((row["model_id"], row["format"]), []).append(row)
+    out: list[Row] = []
+    for key in sorted(groups):
+        for rank, row in enumerate(sorted(groups[key], key=order)):
+            row["rank"] = str(rank)
+            out.append(row)
+    return out, dropped
+
+
+# --------------------------------------------------------------------------------------
 # I/O and main
 # --------------------------------------------------------------------------------------
 
@@ -2144,6 +2288,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = check_architectures(arch, shared)
     published, manifest, pub = build_published(shared, arch)
     problems += check_published(published)
+    artifacts, dropped = build_artifacts(arch)
 
     print(f"architectures.csv: {write_csv(out_dir / 'architectures.csv', ARCH_COLUMNS, arch)} rows")
     n_tok = write_csv(out_dir / "training_tokens.csv", TOKENS_COLUMNS, tokens)
@@ -2155,6 +2300,9 @@ def main(argv: list[str] | None = None) -> int:
         ["file", "input_rows", "output_rows", "carried_in"],
         manifest,
     )
+
+    n_art = write_csv(out_dir / "artifacts.csv", ARTIFACT_COLUMNS, artifacts)
+    print(f"artifacts.csv: {n_art} rows")
 
     print("\narchitectures by variant:", dict(sorted(Counter(r["variant"] for r in arch).items())))
     print("catalogue table changed these shared rows:")
@@ -2177,6 +2325,15 @@ def main(argv: list[str] | None = None) -> int:
         for line, n in sorted(pub.variant_conflicts.items()):
             print(f"  {line} ({n})")
         problems.append(f"{len(pub.variant_conflicts)} variant conflicts")
+    pairs = {(r["model_id"], r["format"]) for r in artifacts}
+    print(
+        f"\nartifacts: {n_art} files for {len({m for m, _ in pairs})} models, {len(pairs)} "
+        f"(model, format) pairs; {sum(1 for r in artifacts if r['size_bytes'])} with exact bytes, "
+        f"{sum(1 for r in artifacts if r['official'] == 'true')} official"
+    )
+    print("research rows left out:")
+    for reason, n in sorted(dropped.items(), key=lambda kv: -kv[1]):
+        print(f"  {reason}: {n}")
     print("\nevaluators:")
     for name, n in sorted(Counter(r["evaluator"] for r in published).items()):
         print(f"  {name}: {n}")
