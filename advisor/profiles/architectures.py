@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from advisor.errors import ProfileError
-from advisor.profiles._csv import load_rows, parse_int, profiles_dir, required
-
+from advisor.profiles._csv import at, check_range, load_rows, parse_int, profiles_dir, required
 
 _INSTRUCT_MARKERS = re.compile(r"(instruct|chat|-it\b|-it-|reasoning|thinking|distill)", re.I)
 
@@ -83,7 +82,7 @@ class Architecture:
 
     @property
     def deploy_variant(self) -> str:
-        """"base" or "instruct" (chat, it, reasoning and distilled models are deployed the
+        """ "base" or "instruct" (chat, it, reasoning and distilled models are deployed the
         same way): the ``variant`` column, else read from the model id."""
         if self.variant:
             return "base" if self.variant == "base" else "instruct"
@@ -179,6 +178,7 @@ def _parse_arch(row: dict[str, str], where: str) -> Architecture:
         release_date=row.get("release_date", "").strip(),
         licence=row.get("licence", "").strip(),
     )
+    _check_values(arch, where)
     if arch.variant and arch.variant not in VARIANTS:
         raise ProfileError(f"{where}: variant must be one of {sorted(VARIANTS)}")
     if arch.layer_types and not set(arch.layer_types.split()) <= LAYER_KINDS:
@@ -192,6 +192,64 @@ def _parse_arch(row: dict[str, str], where: str) -> Architecture:
     if arch.body_params <= 0:
         raise ProfileError(f"{where}: params_total is smaller than the embeddings")
     return arch
+
+
+# Sane bounds of every count, far outside any real model, so a bad row (a negative layer
+# count, an extra digit, 1e400) is one line naming file:line:column, not negative memory.
+_INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "params_total": (10_000, 10**14),
+    "params_active": (1, 10**14),
+    "n_layers": (1, 10_000),
+    "hidden_size": (1, 2**20),
+    "intermediate_size": (1, 2**22),
+    "n_heads": (1, 65_536),
+    "n_kv_heads": (1, 65_536),
+    "head_dim": (1, 65_536),
+    "v_head_dim": (1, 65_536),
+    "vocab_size": (1, 2**24),
+    "max_context": (1, 2**31),
+    "sliding_window": (1, 2**31),
+    "global_every": (1, 10_000),
+    "first_global_layer": (0, 10_000),
+    "kv_lora_rank": (1, 65_536),
+    "qk_rope_head_dim": (1, 65_536),
+    "n_experts": (1, 65_536),
+    "experts_per_token": (1, 65_536),
+    "training_tokens": (1, 10**16),
+    "recurrent_state_elements": (1, 2**40),
+    "global_n_kv_heads": (1, 65_536),
+    "global_head_dim": (1, 65_536),
+    "expert_intermediate_size": (1, 2**22),
+    "n_shared_experts": (0, 65_536),
+    "n_dense_layers": (0, 10_000),
+}
+
+
+def _check_values(arch: Architecture, where: str) -> None:
+    """Every count in range, and the counts consistent with one another."""
+    for column, (low, high) in _INT_BOUNDS.items():
+        value = getattr(arch, column)
+        if value is not None:
+            check_range(value, column, where, low, high)
+
+    def inconsistent(column: str, what: str) -> ProfileError:
+        return ProfileError(f"{at(where, column)}: {what}")
+
+    if arch.n_kv_heads > arch.n_heads or arch.n_heads % arch.n_kv_heads:
+        raise inconsistent(
+            "n_kv_heads",
+            f"n_heads {arch.n_heads} must be a multiple of n_kv_heads {arch.n_kv_heads}",
+        )
+    if arch.params_active is not None and arch.params_active > arch.params_total:
+        raise inconsistent("params_active", "params_active is larger than params_total")
+    if arch.experts_per_token is not None and arch.experts_per_token > (arch.n_experts or 0):
+        raise inconsistent("experts_per_token", "experts_per_token is more than n_experts")
+    if arch.global_every is not None and arch.global_every > arch.n_layers:
+        raise inconsistent("global_every", "global_every is more than n_layers")
+    if arch.first_global_layer is not None and arch.first_global_layer >= arch.n_layers:
+        raise inconsistent("first_global_layer", "first_global_layer is not below n_layers")
+    if arch.n_dense_layers is not None and arch.n_dense_layers > arch.n_layers:
+        raise inconsistent("n_dense_layers", "n_dense_layers is more than n_layers")
 
 
 @cache

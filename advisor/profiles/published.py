@@ -8,6 +8,7 @@ from functools import cache
 
 from advisor.errors import ProfileError
 from advisor.profiles._csv import (
+    check_range,
     load_rows,
     parse_float,
     parse_int,
@@ -76,7 +77,7 @@ _PUBLISHED_COLUMNS = {
 
 
 def _parse_published(row: dict[str, str], where: str) -> PublishedPoint:
-    return PublishedPoint(
+    point = PublishedPoint(
         id=required(row["id"], "id", where),
         model_id=row["model_id"],
         arch_id=row["arch_id"].strip() or None,
@@ -107,6 +108,39 @@ def _parse_published(row: dict[str, str], where: str) -> PublishedPoint:
         quant_tool=row["quant_tool"],
         calibration=_vocabulary(row["calibration"], CALIBRATIONS, "calibration", where),
     )
+    _check_values(point, where)
+    return point
+
+
+# Value bounds by unit (parse_float already refuses nan, inf and 1e400). Percentages may
+# be changes (mean_delta_p), so -100..100; perplexities are positive unless a difference.
+_VALUE_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "percent": (-100.0, 100.0),
+    "ppl": (0.0, None),
+    "nats": (0.0, None),
+    "tok/s": (0.0, None),
+    "ms": (0.0, None),
+    "GB": (0.0, None),
+    "GiB": (0.0, None),
+    "bits": (0.0, 64.0),
+    "ratio": (0.0, None),
+    "score_1_10": (0.0, 10.0),
+}
+
+
+def _check_values(point: PublishedPoint, where: str) -> None:
+    low, high = _VALUE_BOUNDS.get(point.unit, (None, None))
+    if "delta" in point.metric and point.unit == "ppl":
+        low = None  # a difference of perplexities may be negative
+    check_range(point.value, "value", where, low, high)
+    for column, (low, high) in {"bits": (0.5, 64.0), "bits_per_weight": (0.5, 64.0)}.items():
+        value = getattr(point, column)
+        if value is not None:
+            check_range(value, column, where, low, high)
+    for column in ("group_size", "context_tokens", "generated_tokens"):
+        value = getattr(point, column)
+        if value is not None:
+            check_range(value, column, where, 0, 2**31)
 
 
 def _vocabulary(value: str, allowed: set[str], column: str, where: str) -> str:
