@@ -2147,6 +2147,7 @@ MAKER_ORDER = [
     "TheBloke",
 ]
 RUNTIMES = {"llama.cpp", "vllm", "transformers"}
+MAKER_DOC_SOURCES = ("QwenLM/",)  # maker repositories whose docs name the quantized repos
 
 
 def artifact_format(r: Row) -> str | None:
@@ -2182,7 +2183,12 @@ def build_artifacts(arch_rows: list[Row]) -> tuple[list[Row], Counter[str]]:
         if r["model_id"] not in ids:
             dropped["model not in the catalogue"] += 1
             continue
-        if r["confirmed"] != "true":
+        # The maker's own documentation naming its repositories ("for each size of Qwen2.5 we
+        # provide ... AWQ") is a source too, and a model's own repository exists.
+        maker_says = r["official"] == "true" and (
+            r["repo"] == r["model_id"] or r["source"].startswith(MAKER_DOC_SOURCES)
+        )
+        if r["confirmed"] != "true" and not maker_says:
             dropped["not confirmed by a source listing it (naming pattern or template)"] += 1
             continue
         fmt = artifact_format(r)
@@ -2209,7 +2215,12 @@ def build_artifacts(arch_rows: list[Row]) -> tuple[list[Row], Counter[str]]:
             "weights": "qat" if "QAT" in r["variant"] else "",
             "runtime": runtime,
             "source": r["source"],
-            "notes": r["notes"],
+            "notes": join_notes(
+                r["notes"],
+                "repository named by the maker's docs or the model's own"
+                if r["confirmed"] != "true"
+                else "",
+            ),
             "sha256": r["sha256"],
             "evidence_date": r["evidence_date"],
         }
