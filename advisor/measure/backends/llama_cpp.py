@@ -23,7 +23,7 @@ import ctypes
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +80,9 @@ def silence_llama_logs(llama_cpp: Any) -> None:
 
 # One batch entry: (token, position, sequence ids, wants logits).
 Entry = tuple[int, int, tuple[int, ...], bool]
+# Sees (log-softmax rows, target token per row) of a decoded chunk; rows are a view
+# valid only during the call.
+RowHook = Callable[[np.ndarray, np.ndarray], None]
 
 
 @dataclass
@@ -314,12 +317,15 @@ class LlamaCppBackend(Backend):
                 on_rows(rows)
             start = end
 
-    def _score_groups(self, groups: Sequence[_Group]) -> list[list[tuple[float, bool]]]:
+    def _score_groups(
+        self, groups: Sequence[_Group], row_hook: RowHook | None = None
+    ) -> list[list[tuple[float, bool]]]:
         """(sum log-prob, all-greedy) of every continuation of every group.
 
         Groups are packed into the KV cache side by side (each continuation on its own
         sequence, the prefix tagged with all of the group's sequences), decoded, and the
-        cache is cleared before the next pack.
+        cache is cleared before the next pack. ``row_hook(log_softmax_rows, targets)``,
+        if given, sees every scored position's whole distribution, in group order.
         """
         self._require_loaded()
         results: list[list[list[float | bool]]] = [
@@ -334,6 +340,8 @@ class LlamaCppBackend(Backend):
             mx = rows.max(axis=1)
             lse = mx + np.log(np.exp(rows - mx[:, None]).sum(axis=1))
             best = rows.argmax(axis=1)
+            if row_hook is not None:
+                row_hook(rows - lse[:, None], np.asarray([t[0][2] for t in targets]))
             for r, row_targets in enumerate(targets):
                 for gi, ci, tok in row_targets:
                     res = results[gi][ci]
@@ -420,6 +428,31 @@ class LlamaCppBackend(Backend):
         for ri, scores in zip(owner, self._score_groups(groups), strict=True):
             totals[ri] += scores[0][0]
         return [RollingResult(t, n) for t, n in zip(totals, counts, strict=True)]
+
+    def rolling_logprob_rows(self, requests: Sequence[RollingRequest], hook: RowHook) -> list[int]:
+        """The rolling windows of :meth:`loglikelihood_rolling`, but every predicted
+        position's full next-token distribution (log-softmax over the vocabulary) goes to
+        ``hook(rows, targets)``: requests in order, tokens in text order, up to
+        ``max_outputs`` rows per call. What KL divergence and top-token agreement need
+        (:mod:`advisor.measure.kld`). Returns each request's token count."""
+        if not callable(hook):
+            raise TypeError("hook must be a callable taking (rows, targets)")
+        groups: list[_Group] = []
+        counts: list[int] = []
+        for req in requests:
+            tokens = self.tokenize(req.text)
+            counts.append(len(tokens))
+            for ctx, targets in rolling_token_windows(
+                tokens, self._prefix_token, self.context_tokens, 1
+            ):
+                groups.append(_Group(ctx, [targets]))
+        self._score_groups(groups, row_hook=hook)
+        return counts
+
+    @property
+    def n_vocab(self) -> int:
+        self._require_loaded()
+        return self._n_vocab
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> list[str]:
         self._require_loaded()
