@@ -27,10 +27,13 @@ def test_results_lists_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str
     append(store, _record("Q4_0", 0.47))
     assert main(["results", "--store", str(store), "--markdown"]) == 0
     out = capsys.readouterr().out
-    assert "| Tiny-1M | llama.cpp | F16 | 16.00 | arc_easy | acc | 51.0 ± 2.0 | 300 | 123 |" in out
+    assert (
+        "| Tiny-1M | llama.cpp | F16 | 16.00 | arc_easy | acc | 51.0 ± 2.0 se | 300 | 123 |" in out
+    )
     assert main(["results", "--store", str(store), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [d["format"] for d in data] == ["F16", "Q4_0"]
+    assert data["schema"] == "advisor.results/1"
+    assert [d["format"] for d in data["results"]] == ["F16", "Q4_0"]
 
 
 def test_results_missing_store_is_one_line(

@@ -27,12 +27,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _value(m: object) -> str:
+    """The primary value in the unit the metric table gives it: accuracy in percent
+    (stored as a fraction), perplexity as is; the standard error marked ``se``."""
+    from advisor.evidence.metrics import metric_info
+
     value, stderr, metric = getattr(m, "value", None), getattr(m, "stderr", None), m.metric  # type: ignore[attr-defined]
     if value is None:
         return "-"
-    if metric in {"perplexity", "ppl", "bits_per_byte"}:
-        return f"{value:.2f}" + (f" ± {stderr:.2f}" if stderr is not None else "")
-    return f"{100 * value:.1f}" + (f" ± {100 * stderr:.1f}" if stderr is not None else "")
+    info = metric_info(metric)
+    scale = info.stored_scale
+    digits = 1 if info.unit == "percent" else (4 if info.quantity == "divergence" else 2)
+    text = f"{value * scale:.{digits}f}"
+    return text + (f" ± {stderr * scale:.{digits}f} se" if stderr is not None else "")
+
+
+def _kld(m: object) -> tuple[str, str]:
+    """(mean KLD, same top token %) of the record's file against its ladder's top rung."""
+    metrics = getattr(m, "metrics", {}) or {}
+    kl, same = metrics.get("mean_kld", {}), metrics.get("same_top_p", {})
+    kl_v, same_v = kl.get("value"), same.get("value")
+    return (
+        f"{kl_v:.4f}" if isinstance(kl_v, (int, float)) else "-",
+        f"{same_v:.1f}" if isinstance(same_v, (int, float)) else "-",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,26 +71,32 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print_json([asdict(m) for m in records])
+        print_json({"results": [asdict(m) for m in records]}, command="results")
         return 0
     if not records:
         print(f"no measurements in {', '.join(str(p) for p in paths) or 'any store'}")
         return 0
+    with_kld = any("mean_kld" in (m.metrics or {}) for m in records)
     headers = ["model", "backend", "format", "bits/w", "task", "metric", "value", "n",
                "peak RSS MB", "pp tok/s", "tg tok/s", "date"]  # fmt: skip
+    if with_kld:
+        headers[8:8] = ["KLD", "same top %"]
     rows = []
     for m in sorted(
         records, key=lambda r: (r.model_name, r.backend, -(r.bits_per_weight or 0), r.task)
     ):
         rss = m.footprint.get("peak_rss_bytes")
         pp, tg = m.speed.get("prompt_tokens_per_s"), m.speed.get("gen_tokens_per_s")
-        rows.append([
+        row = [
             m.model_name, m.backend, m.format,
             f"{m.bits_per_weight:.2f}" if m.bits_per_weight else "-",
             m.task, m.metric if m.status == "ok" else f"failed: {m.error}", _value(m), str(m.n),
             f"{rss / 1e6:.0f}" if rss else "-", f"{pp:.0f}" if pp else "-",
             f"{tg:.0f}" if tg else "-", m.created[:10],
-        ])  # fmt: skip
+        ]  # fmt: skip
+        if with_kld:
+            row[8:8] = list(_kld(m))
+        rows.append(row)
     if args.markdown:
         print("| " + " | ".join(headers) + " |")
         print("|" + "---|" * len(headers))
@@ -81,10 +104,18 @@ def run(args: argparse.Namespace) -> int:
             print("| " + " | ".join(r) + " |")
     else:
         right = [False, False, False, True, False, False, True, True, True, True, True, False]
+        if with_kld:
+            right[8:8] = [True, True]
         print(text_table(headers, rows, right, shrink=0))
     hw = {m.hardware.get("cpu", "?") for m in records}
     print(
         f"\n{len(records)} results; accuracy in % (± standard error), perplexity as is; "
         f"measured on {', '.join(sorted(hw))}. MB = 10^6 bytes."
     )
+    if with_kld:
+        print(
+            "KLD: mean KL divergence (nats/token) of the file's next-token distribution from "
+            "its ladder's top rung (the `kld` task; for a 4-bit-sourced ladder that rung is "
+            "the dequantized base); same top %: tokens where both pick the same top token."
+        )
     return 0
