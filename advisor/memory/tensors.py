@@ -84,7 +84,10 @@ FALLBACK_TYPE: dict[str, str] = {
 }
 _IQ2_FAMILY = frozenset({"IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M"})
 _FUSED_QKV_ARCHS = frozenset({"falcon", "phi3", "bloom", "gptneox"})
-_UNGATED_FFN_ARCHS = frozenset({"falcon", "bloom", "gptneox"})
+# FFNs without a gate (up + down only): GELU MLPs, and Nemotron-H's squared-ReLU experts.
+_UNGATED_FFN_ARCHS = frozenset(
+    {"falcon", "bloom", "gptneox", "opt", "nemotron_h", "nemotron_h_moe"}
+)
 _QKV_BIAS_ARCHS = frozenset({"qwen", "qwen2", "bloom", "gptneox", "falcon"})
 # Extra per-layer 1-D norms (F32): post-attention/post-FFN norms, per-head q/k norms.
 _POST_NORM_ARCHS = frozenset({"gemma2", "gemma3", "gemma3n", "gemma4", "olmo2"})
@@ -198,19 +201,23 @@ def _dense_ffn(
     ]
 
 
-def _expert_ffn(arch: Architecture, n_ff_exp: int) -> list[tuple[str, tuple[int, ...], str]]:
+def _expert_ffn(
+    arch: Architecture, n_ff_exp: int, gated: bool = True
+) -> list[tuple[str, tuple[int, ...], str]]:
     e = arch.hidden_size
     n = arch.n_experts or 0
-    out: list[tuple[str, tuple[int, ...], str]] = [
-        ("ffn_gate_inp.weight", (e, n), "router"),
-        ("ffn_gate_exps.weight", (e, n_ff_exp, n), "expert"),
+    out: list[tuple[str, tuple[int, ...], str]] = [("ffn_gate_inp.weight", (e, n), "router")]
+    if gated:
+        out.append(("ffn_gate_exps.weight", (e, n_ff_exp, n), "expert"))
+    out += [
         ("ffn_up_exps.weight", (e, n_ff_exp, n), "expert"),
         ("ffn_down_exps.weight", (n_ff_exp, e, n), "expert"),
     ]
     if arch.n_shared_experts:
         width = n_ff_exp * arch.n_shared_experts
+        if gated:
+            out.append(("ffn_gate_shexp.weight", (e, width), "shared_expert"))
         out += [
-            ("ffn_gate_shexp.weight", (e, width), "shared_expert"),
             ("ffn_up_shexp.weight", (e, width), "shared_expert"),
             ("ffn_down_shexp.weight", (width, e), "shared_expert"),
         ]
@@ -244,12 +251,31 @@ def gguf_tensors(arch: Architecture) -> tuple[TensorSpec, ...]:
 
     Parameters the layout does not name (mixers of linear-attention / Mamba layers, an MoE
     model's expert width when the catalogue lacks it) are fitted so that the total equals
-    ``params_total``.
+    ``params_total``; so is the share of MoE layers when experts on every layer would exceed it
+    (Llama-4-Maverick interleaves MoE and dense layers, interleave_moe_layer_step 2).
     """
+    moe = _moe_layers(arch)
+    specs = _tensors_with(arch, moe)
+    total = sum(t.n_elements for t in specs)
+    if any(moe) and total > 1.1 * arch.params_total:
+        best = specs
+        for step in (2, 4):
+            every = [m and (i + 1) % step == 0 for i, m in enumerate(moe)]
+            candidate = _tensors_with(arch, every)
+            n = sum(t.n_elements for t in candidate)
+            if abs(n - arch.params_total) < abs(
+                sum(t.n_elements for t in best) - arch.params_total
+            ):
+                best = candidate
+        specs = best
+    return specs
+
+
+def _tensors_with(arch: Architecture, moe: list[bool]) -> tuple[TensorSpec, ...]:
     g = gguf_architecture(arch)
     e = arch.hidden_size
     kinds = arch.layer_kinds
-    moe = _moe_layers(arch)
+    gated = g not in _UNGATED_FFN_ARCHS
     n_ff = arch.intermediate_size or 4 * e
     head: list[tuple[str, tuple[int, ...], str]] = [
         ("token_embd.weight", (e, arch.vocab_size), "token_embd")
@@ -284,11 +310,13 @@ def gguf_tensors(arch: Architecture) -> tuple[TensorSpec, ...]:
             mixer_guess = len(mixer_layers) * _count(_attention_params(arch, "full", g))
             n_exp = arch.n_experts or 0
             router = len(moe_layers) * e * n_exp
-            unit = len(moe_layers) * 3 * e * (n_exp + (arch.n_shared_experts or 0))
+            mats = 3 if gated else 2
+            unit = len(moe_layers) * mats * e * (n_exp + (arch.n_shared_experts or 0))
             n_ff_exp = max(1, round((arch.params_total - known - mixer_guess - router) / unit))
+        experts = _expert_ffn(arch, n_ff_exp, gated)
         for i in moe_layers:
-            per_layer[i] += _expert_ffn(arch, n_ff_exp)
-        known += len(moe_layers) * _count(_expert_ffn(arch, n_ff_exp))
+            per_layer[i] += experts
+        known += len(moe_layers) * _count(experts)
     remaining = arch.params_total - known
     if mixer_layers and remaining > 0:
         # Linear-attention / Mamba mixer tensors are not catalogue columns: sized to match
