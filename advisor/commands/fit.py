@@ -17,8 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="refit the scale–precision curves from the published and measured points",
         description="Refit the 16-bit size laws and the quantization degradation law from the "
         "bundled published grids and the local measurement stores, cross-validate them "
-        "(leave-one-config-out, leave-one-model-out, against 'no degradation' and 'constant "
-        "penalty per format'), and write the coefficients. Deterministic: same data, same file.",
+        "(leave-one-family-out and leave-one-model-out, against 'no degradation' and the "
+        "constant per format), calibrate the 90%% intervals on the held-out errors, and write "
+        "the coefficients. Deterministic: same data, same file. Example: advisor fit --dry-run",
     )
     p.add_argument(
         "-o",
@@ -34,17 +35,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="bootstrap resamples over models for the intervals (default 60)",
     )
     p.add_argument("--dry-run", action="store_true", help="fit and report, write nothing")
+    p.add_argument(
+        "--store",
+        action="append",
+        type=Path,
+        default=None,
+        help="also fit on the measurements of this store (repeatable; default: the bundled "
+        "measurements and $ADVISOR_STORE)",
+    )
     add_json_flag(p)
     p.set_defaults(func=run)
 
 
-def gather(bootstrap: int) -> dict[str, Any]:
+def gather(bootstrap: int, stores: list[Path] | None = None) -> dict[str, Any]:
     """Fit everything; the payload of ``curves.json``."""
     if bootstrap < 2:
         raise AdvisorError(f"--bootstrap needs at least 2 resamples, got {bootstrap}")
     from advisor.curves.fitting import build
 
-    return build(n_bootstrap=bootstrap)
+    paths = None
+    if stores:
+        from advisor.evidence import store_paths
+
+        for store in stores:
+            if not store.expanduser().is_file():
+                raise AdvisorError(f"no such store: {store}")
+        paths = [*store_paths(), *(s.expanduser() for s in stores)]
+    return build(measurement_paths=paths, n_bootstrap=bootstrap)
 
 
 def write(data: dict[str, Any], path: Path) -> None:
@@ -59,7 +76,7 @@ def write(data: dict[str, Any], path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from advisor import curves
 
-    data = gather(args.bootstrap)
+    data = gather(args.bootstrap, args.store)
     path = args.output or curves.coefficients_path()
     if not args.dry_run:
         write(data, path)
@@ -70,47 +87,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+GROUP_LABELS = {"gguf": "llama.cpp", "rtn": "RTN/GPTQ/AWQ/bnb", "rtn-simple": "RTN (2nd source)"}
+
+
 def render(data: dict[str, Any], path: Path | None) -> None:
     from rich.table import Table
 
     out = console()
     d = data["data"]
+    deg = data["degradation"]
+    beta = deg["w"][deg["names"].index("beta")]
     out.print(
         f"[bold]Degradation law[/] fitted on {d['quantized_points']} quantized points "
-        f"({d['published_points']} published, {d['measured_points']} measured) of "
-        f"{d['models']} models; {len(data['size_laws'])} family × task size laws."
+        f"({d['published_points']} published, {d['measured_points']} measured; "
+        f"{d['paired_with_a_higher_bit_file']} paired with a higher-bit file of the same "
+        f"evaluation) of {d['models']} models in {d['families']} families; "
+        f"{len(data['size_laws'])} family × task size laws. beta (training tokens per "
+        f"parameter) = {beta:.2f} ± {data['coefficient_sd']['beta']:.2f} (bootstrap sd)."
     )
-    table = Table(header_style="bold", pad_edge=False)
-    for col in (
-        "task",
-        "bits",
-        "n",
-        "LOCO MAE",
-        "LOMO MAE",
-        "no degradation",
-        "const/format",
-        "const/task×format",
-        "90% cover",
-    ):
-        table.add_column(col, justify="left" if col == "task" else "right")
-    lomo = {(r["task"], r["band"]): r for r in data["cv"]["lomo"]}
-    for row in data["cv"]["loco"]:
-        other = lomo[(row["task"], row["band"])]
-        best = row["mae"] <= min(
-            row["mae_no_degradation"], row["mae_constant_penalty"], row["mae_constant_per_format"]
-        )
-        mark = "" if best else " [yellow]*[/]"
+    table = Table(
+        header_style="bold", pad_edge=False, title="Leave-one-family-out (a family the fit has "
+        "not seen, given only its 16-bit scores)",
+    )  # fmt: skip
+    for col in ("methods", "task kind", "bits", "n", "ours MAE", "no degradation",
+                "constant/format", "90% coverage", "median width"):  # fmt: skip
+        table.add_column(col, justify="left" if col in {"methods", "task kind"} else "right")
+    for row in data["cv"]["lofo"]:
+        best = row["mae"] <= min(row["mae_no_degradation"], row["mae_constant_per_format"])
+        mark = "" if best else " †"
         unit = "%" if row["unit"] != "points" else ""
         table.add_row(
-            row["task"], row["band"], str(row["n"]), f"{row['mae']:.2f}{unit}{mark}",
-            f"{other['mae']:.2f}{unit}", f"{row['mae_no_degradation']:.2f}{unit}",
-            f"{row['mae_constant_per_format']:.2f}{unit}",
-            f"{row['mae_constant_penalty']:.2f}{unit}", f"{other['coverage']:.0%}",
+            GROUP_LABELS.get(row["group"], row["group"]), row["kind"], row["band"], str(row["n"]),
+            f"{row['mae']:.2f}{unit}{mark}", f"{row['mae_no_degradation']:.2f}{unit}",
+            f"{row['mae_constant_per_format']:.2f}{unit}", f"{row['coverage']:.0%}",
+            f"{row['median_width']:.1f}{unit}",
         )  # fmt: skip
     out.print(table)
     out.print(
-        "[dim]MAE in accuracy points (perplexity: % of ppl). * = a baseline does better in "
-        "this cell. Coverage: share of leave-one-model-out errors inside the 90% interval.[/]"
+        "MAE in accuracy points (perplexity: % of ln ppl). † = a baseline does at least as "
+        "well in this cell. Coverage and width: the 90% intervals, their noise calibrated "
+        "without the family they are judged on. Task kinds: mc multiple choice, cloze, gen "
+        "generated (math, code, instructions), ppl perplexity.",
+        style="dim",
     )
     if path is not None:
         out.print(f"wrote {path}")

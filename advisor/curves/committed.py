@@ -50,12 +50,13 @@ def require() -> dict[str, Any]:
     return data
 
 
-def published_anchor_index(data: dict[str, Any]) -> dict[tuple[str, str], tuple[float, str]]:
+def published_anchor_index(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[float, str]]:
     """(arch_id, task) → (16-bit score, its label) of a coefficient set (kept with it)."""
     index: dict[tuple[str, str], tuple[float, str]] | None = data.get("_anchor_index")
     if index is None:
         index = {(a, t): (v, s) for a, t, v, s in data["anchors"]}
-        data["_anchor_index"] = index
+        if isinstance(data, dict):  # kept with the coefficients it indexes
+            data["_anchor_index"] = index
     return index
 
 

@@ -16,23 +16,20 @@ Every row carries the keys :func:`advisor.curves.fit` accepts (``family``, ``mod
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from advisor import profiles
+from advisor.curves.law import KINDS, METHODS
 from advisor.evidence.measured import store_paths
 from advisor.evidence.tasks import curve_kind
 from advisor.measure.store import load_measurements
 from advisor.profiles.formats import get_format, is_sixteen_bit
 
-KINDS = ("mc", "cloze", "gen", "ppl")
-
-# Published `method` + format → the degradation law's method key. "rtn-simple" is the
-# secondary-source RTN ladder (transformerx), far harsher than llama.cpp's Q4_0 at the same
-# block layout, so it gets its own key; it is fitted but never used for a deployable format.
-METHODS = ("rtn", "rtn-simple", "gptq", "awq", "gguf-legacy", "gguf-k", "gguf-i", "bnb")
+__all__ = ["KINDS", "METHODS", "measured_points", "published_points", "with_anchors"]
 
 
 def task_kind(task: str, metric: str | None = None) -> tuple[str, float] | None:
@@ -69,9 +66,23 @@ def _method_of(point: profiles.PublishedPoint) -> str | None:
             return None
     if point.method == "rtn":
         return "rtn-simple" if point.file.startswith("transformerx") else "rtn"
-    if point.method in {"gptq", "awq"}:
+    if point.method in {"gptq", "awq", "mxfp4"}:
         return point.method
-    return None  # fp8 / smoothquant / other: activation quantization, not modelled
+    return None  # fp8 / smoothquant / mixed schemes / other: not modelled
+
+
+def _tool_of(point: profiles.PublishedPoint, method: str) -> str | None:
+    """How a GGUF file was made, from the row's ``calibration``: "plain" llama.cpp
+    rounding, "imatrix" (an importance matrix, or auto-round's optimized-scale RTN), or
+    "autoround". None for other methods."""
+    if not method.startswith("gguf"):
+        return None
+    calibration = str(getattr(point, "calibration", "") or "").lower()
+    if calibration in {"autoround", "autoscheme"}:
+        return "autoround"
+    if calibration in {"imatrix", "optimized-scales"}:
+        return "imatrix"
+    return "plain"
 
 
 def _model_key(point: profiles.PublishedPoint) -> str:
@@ -110,8 +121,6 @@ def published_points() -> list[dict[str, Any]]:
         method = _method_of(p)
         if method is None:
             continue
-        if "imatrix" in p.notes and method != "gguf-i":
-            continue  # k-quants appear with and without an imatrix: keep the plain file
         params, tokens = _params(p)
         if params is None:
             continue
@@ -129,6 +138,12 @@ def published_points() -> list[dict[str, Any]]:
                 "source": p.file,
                 "id": p.id,
                 "group": f"{p.file}|{p.table}|{p.model}|{p.variant}|{p.task}|{p.metric}|{p.shots}",
+                # Rows of one evaluation across tables (one table per GGUF type): paired
+                # with the setting's highest-bit file when no 16-bit row is there.
+                "setting": (
+                    f"{p.file}|{getattr(p, 'harness', '')}|{p.model}|{p.variant}|{p.task}|"
+                    f"{p.metric}|{p.shots}|{_tool_of(p, method) if method != 'float' else ''}"
+                ),
                 "model": _model_key(p),
                 "name": p.model,
                 "arch_id": p.arch_id,
@@ -141,6 +156,7 @@ def published_points() -> list[dict[str, Any]]:
                 "metric": p.metric,
                 "format": p.format,
                 "method": method,
+                "tool": None if method == "float" else _tool_of(p, method),
                 "bits": p.bits,
                 "bits_per_weight": bpw,
                 "group_size": p.group_size,
@@ -151,12 +167,26 @@ def published_points() -> list[dict[str, Any]]:
     return rows
 
 
+def _dequantized_from(provenance: Iterable[str]) -> str | None:
+    """The 4-bit format a ladder's base was dequantized from (from its provenance)."""
+    for note in provenance:
+        if "dequantized" in note:
+            match = re.search(r"dequantized from (\S+?)[\s,;)]", note + " ")
+            return match.group(1) if match else "?"
+    return None
+
+
 def measured_points(
-    paths: Iterable[Path] | None = None, dequantized_bases: bool = False
+    paths: Iterable[Path] | None = None, dequantized_bases: bool = True
 ) -> list[dict[str, Any]]:
     """Local measurements (``advisor measure``) as dicts; empty when there are none.
 
-    Ladders made from a 4-bit file are left out unless ``dequantized_bases`` (see below).
+    A ladder made from a 4-bit file (a "dequantized base") is kept as its own family,
+    ``<family>~requant``: its "16-bit" anchor holds 4-bit information and each rung adds
+    re-quantization error, so its level says nothing about real 16-bit weights, but the
+    ranking of methods on one base does (fp4 against nf4 against Q4_0 at equal bits). The
+    rung in the source's own format re-creates the source and is left out.
+    ``dequantized_bases=False`` leaves such ladders out altogether.
     """
     if paths is None:
         paths = store_paths()
@@ -165,10 +195,10 @@ def measured_points(
     for m in load_measurements(list(paths), warn=False):
         if getattr(m, "status", "ok") != "ok" or m.value is None:
             continue
-        if not dequantized_bases and any("dequantized" in note for note in m.provenance):
-            # A ladder made from a 4-bit file: its "16-bit" anchor holds 4-bit information and
-            # its rungs add re-quantization error on top, which is not the degradation from
-            # real 16-bit weights that the law models. Such results stay measured evidence.
+        source_format = _dequantized_from(m.provenance)
+        if source_format is not None and (
+            not dequantized_bases or m.format.upper() == source_format.upper()
+        ):
             continue
         kind = task_kind(m.task, m.metric)
         if kind is None:
@@ -185,6 +215,15 @@ def measured_points(
         is_ppl = kind[0] == "ppl"
         backend = getattr(m, "backend", "")
         variant = "instruct" if "instruct" in str(m.arch_id).lower() else "base"
+        family = arch.family_key if arch else str(m.family).lower()
+        if source_format is not None:
+            family += "~requant"
+        # The repeating layers' bits: the format's own, except for k-quants, which fall back
+        # to wider types per tensor on widths that are not multiples of 256 (read from the
+        # file: the whole-file figure is the closest we have).
+        body_bits = 16.0 if fmt.method == "float" else fmt.body_bpw
+        if fmt.method == "gguf-k" and m.bits_per_weight:
+            body_bits = max(body_bits, float(m.bits_per_weight))
         rows.append(
             {
                 "origin": "measured",
@@ -194,7 +233,7 @@ def measured_points(
                 "model": f"{m.arch_id}|{variant}",
                 "name": arch.name if arch else str(m.arch_id),
                 "arch_id": m.arch_id,
-                "family": arch.family_key if arch else str(m.family).lower(),
+                "family": family,
                 "params": params,
                 "training_tokens": tokens,
                 "task": m.task,
@@ -203,10 +242,9 @@ def measured_points(
                 "metric": m.metric,
                 "format": fmt.name,
                 "method": fmt.method,
+                "tool": "plain" if fmt.method.startswith("gguf") else None,
                 "bits": fmt.nominal_bits,
-                # The real bits/weight read from the file, not the format's name.
-                "bits_per_weight": m.bits_per_weight
-                or (16.0 if fmt.method == "float" else fmt.body_bpw),
+                "bits_per_weight": body_bits,
                 "group_size": None,
                 "score": m.value if is_ppl else m.value * 100.0,
                 "stderr": None if m.stderr is None else (m.stderr if is_ppl else m.stderr * 100),
@@ -217,22 +255,39 @@ def measured_points(
 
 
 def with_anchors(points: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split into 16-bit points and quantized points paired with their same-table anchor.
+    """Split into 16-bit points and quantized points paired with their anchor.
 
-    A quantized row without a 16-bit row in its group is dropped: its degradation is unknown.
-    Repeated 16-bit rows in one group are averaged.
+    A quantized row is paired with the 16-bit row of its own table (the source's settings
+    cancel). Without one, it is paired with the highest-bit row of the same method and
+    tool in the same evaluation setting (``ref_*`` keys: the law then fits the damage
+    *between* the two files); with neither, it is dropped. Repeated 16-bit rows in one
+    group are averaged.
     """
     anchors: dict[str, list[float]] = defaultdict(list)
     for p in points:
         if p["method"] == "float":
             anchors[p["group"]].append(p["score"])
     sixteen = [p for p in points if p["method"] == "float"]
+    by_setting: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     quantized = []
     for p in points:
-        if p["method"] == "float" or p["group"] not in anchors:
+        if p["method"] == "float":
             continue
-        values = anchors[p["group"]]
-        quantized.append({**p, "anchor": sum(values) / len(values)})
+        if p["group"] in anchors:
+            values = anchors[p["group"]]
+            quantized.append({**p, "anchor": sum(values) / len(values)})
+        elif p.get("setting"):
+            by_setting[(p["setting"], p["method"])].append(p)
+    for rows in by_setting.values():
+        if len({r["bits_per_weight"] for r in rows}) < 2:
+            continue
+        ref = max(rows, key=lambda r: r["bits_per_weight"])
+        for r in rows:
+            if r is not ref and r["bits_per_weight"] < ref["bits_per_weight"]:
+                quantized.append(
+                    {**r, "anchor": ref["score"], "ref_bits_per_weight": ref["bits_per_weight"],
+                     "ref_format": ref["format"]}
+                )  # fmt: skip
     return sixteen, quantized
 
 

@@ -3,15 +3,20 @@
 Heavy imports (numpy, scipy, scikit-learn) live here and nowhere in :mod:`advisor.curves`.
 Three estimators:
 
-* :class:`DegradationLaw` — the quantization degradation law of :mod:`advisor.curves`,
-  fitted jointly over tasks, methods and families on quantized points paired with their
-  16-bit anchor. ``X`` is a list of dicts, or a 2-D array with the columns of
-  :data:`COLUMNS` (``method`` and ``kind`` as integer codes into :data:`METHOD_CODES` and
-  :data:`KIND_CODES`; task and family levels only come with dicts).
+* :class:`DegradationLaw` — the quantization degradation law of :mod:`advisor.curves.law`,
+  fitted jointly over tasks, methods, tools and families on quantized points paired with
+  their 16-bit anchor (or with a higher-bit file of the same evaluation). ``X`` is a list
+  of dicts, or a 2-D array with the columns of :data:`COLUMNS` (``method`` and ``kind`` as
+  integer codes into :data:`METHOD_CODES` and :data:`KIND_CODES`).
 * :class:`SizeLaw` — the 16-bit score of one family on one task as a logistic in
   ``log10(params)`` between ``floor`` and ``ceiling``; ``X[:, 0]`` is ``log10(params)``.
 * :class:`ScalePrecisionRegressor` — both together on plain dicts, the object returned
   by :func:`advisor.curves.fit` and :func:`advisor.curves.load`.
+
+Intervals are calibrated on cross-validation residuals: leave-one-family-out for families
+the fit has not seen (the case that matters for a new model), leave-one-model-out for
+families it has. Per (method group, task kind, bit band) the noise is the smallest one
+that brings 90 % of the held-out scores inside their interval.
 """
 
 from __future__ import annotations
@@ -29,8 +34,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from advisor.curves import law as scale_law
 from advisor.curves.committed import CurvesError, coefficients
-from advisor.curves.data import KINDS, METHODS, effective_bits, task_kind
-from advisor.curves.law import BITS_REF, METHOD_PROXY, SLOPE_GROUP, band
+from advisor.curves.data import effective_bits, task_kind
+from advisor.curves.law import (
+    BITS_REF,
+    KINDS,
+    METHODS,
+    SLOPE_GROUP,
+    TOOLS,
+    band,
+    method_key,
+)
 
 COLUMNS = (
     "log10_params", "bits_per_weight", "anchor", "floor", "log10_tokens_per_param",
@@ -40,60 +53,112 @@ METHOD_CODES = METHODS
 KIND_CODES = KINDS
 PPL_WEIGHT = 100.0  # a perplexity residual of 1% of ln(ppl) counts like 1 accuracy point
 _BOUNDS = {
-    "u": (0.05, 5.0), "ukind": (-3.0, 3.0), "curvature": (0.0, 3.0), "alpha": (-1.0, 3.0),
-    "beta": (-1.0, 2.0),
+    "u": (0.05, 5.0), "ukind": (-3.0, 3.0), "curvature": (0.0, 3.0), "curv": (-2.0, 3.0),
+    "alpha": (-1.0, 3.0), "beta": (-1.0, 2.0),
 }  # fmt: skip
+MIN_CELL = 12  # CV rows a noise cell needs before it stands on its own
 
 
 # ------------------------------------------------------------------ input handling
 
 
-def normalize(point: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One user/bundled point → the record the laws use; None if it lacks the basics.
+def _finite(value: Any, key: str, lo: float | None = None, hi: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{key!r} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{key!r} must be finite, got {value!r}")
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise ValueError(f"{key!r} must be in [{lo}, {hi}], got {number:g}")
+    return number
+
+
+def normalize(point: Mapping[str, Any]) -> dict[str, Any]:
+    """One user/bundled point → the record the laws use, validated.
 
     Needs ``params`` (total parameters) and ``task`` (or ``kind`` + ``floor``);
     ``bits_per_weight`` is derived from ``format``/``bits``/``group_size`` when absent;
-    ``method`` defaults to "float" at 16 bits and "rtn" below.
+    ``method`` (case-insensitive) defaults to "float" at 16 bits and "rtn" below.
+    Raises ValueError naming the key and what to pass.
     """
+    if not isinstance(point, Mapping):
+        raise TypeError(f"a point must be a dict, got {type(point).__name__}")
     params = point.get("params")
-    if params is None and point.get("params_b"):
-        params = float(point["params_b"]) * 1e9
-    if not params or float(params) <= 0:
-        return None
-    task = str(point.get("task", "")).lower()
+    if params is None and point.get("params_b") is not None:
+        params = _finite(point["params_b"], "params_b", 1e-6, 1e5) * 1e9
+    if params is None:
+        raise ValueError("a point needs 'params' (total parameters, e.g. 8e9)")
+    params = _finite(params, "params", 1e5, 1e14)
+    task = str(point.get("task", "") or "").strip().lower()
     info = task_kind(task, point.get("metric"))
-    kind = str(point.get("kind") or (info[0] if info else "mc"))
-    floor = float(point["floor"] if point.get("floor") is not None else (info[1] if info else 0.0))
+    kind = str(point.get("kind") or (info[0] if info else ""))
+    if kind not in KINDS:
+        raise ValueError(
+            f"unknown task {task!r} (and no 'kind'): pass a known task (mmlu, gsm8k, "
+            f"hellaswag, wikitext2, ...) or 'kind' (one of {', '.join(KINDS)}) and 'floor'"
+        )
+    floor_value = point.get("floor")
+    floor = (
+        _finite(floor_value, "floor", 0, 100)
+        if floor_value is not None
+        else (info[1] if info else (1.0 if kind == "ppl" else 0.0))
+    )
     bits = point.get("bits")
+    bits_value = None if bits is None else _finite(bits, "bits", 1, 32)
     bpw = point.get("bits_per_weight")
-    method = point.get("method")
-    if method in {None, "", "none"}:
-        method = "float" if (bpw or bits or 16) >= 16 else "rtn"
-    method = str(method)
+    bpw_value = None if bpw is None else _finite(bpw, "bits_per_weight", 1, 32)
+    raw_method = point.get("method")
+    if raw_method in {None, "", "none"}:
+        method = "float" if (bpw_value or bits_value or 16) >= 16 else "rtn"
+    else:
+        method = method_key(str(raw_method))
     if method != "float" and method not in METHODS:
-        return None
-    if bpw is None:
+        raise ValueError(
+            f"unknown method {raw_method!r}: one of float, {', '.join(METHODS)} "
+            "(case-insensitive; 'bnb' means bnb-nf4)"
+        )
+    if bpw_value is None:
         try:
-            bpw = effective_bits(
-                str(point.get("format", "")), method, bits, point.get("group_size")
+            bpw_value = effective_bits(
+                str(point.get("format", "")), method, bits_value, point.get("group_size")
             )
         except ValueError:
-            return None
-    bpw = 16.0 if method == "float" else float(bpw)
+            raise ValueError(
+                "a quantized point needs 'bits_per_weight' (or 'bits', or a known 'format')"
+            ) from None
+    bpw_value = 16.0 if method == "float" else float(bpw_value)
+    tool = point.get("tool")
+    if tool is not None and tool not in TOOLS:
+        raise ValueError(f"unknown tool {tool!r}: one of {', '.join(TOOLS)} (or leave it out)")
+    score = point.get("score")
+    score_value = None if score is None else _finite(score, "score")
+    anchor = point.get("anchor")
+    anchor_value = None if anchor is None else _finite(anchor, "anchor")
+    for name, value in (("score", score_value), ("anchor", anchor_value)):
+        if value is None:
+            continue
+        if kind == "ppl" and value <= 0:
+            raise ValueError(f"{name!r} is a perplexity and must be positive, got {value:g}")
+        if kind != "ppl" and not 0 <= value <= 100:
+            raise ValueError(f"{name!r} is an accuracy in percent (0–100), got {value:g}")
     tokens = point.get("training_tokens")
+    tokens_value = None if tokens in (None, 0) else _finite(tokens, "training_tokens", 1e6, 1e16)
+    ref = point.get("ref_bits_per_weight")
     return {
-        "params": float(params),
+        "params": params,
         "task": task,
         "kind": kind,
         "floor": floor,
         "method": method,
-        "bits": float(bits) if bits else round(bpw),
-        "bits_per_weight": bpw,
+        "tool": tool,
+        "bits": bits_value if bits_value else float(round(bpw_value)),
+        "bits_per_weight": bpw_value,
         "family": str(point.get("family") or ""),
         "model": str(point.get("model") or point.get("name") or ""),
-        "training_tokens": float(tokens) if tokens else None,
-        "score": None if point.get("score") is None else float(point["score"]),
-        "anchor": None if point.get("anchor") is None else float(point["anchor"]),
+        "training_tokens": tokens_value,
+        "score": score_value,
+        "anchor": anchor_value,
+        "ref_bits_per_weight": None if ref is None else _finite(ref, "ref_bits_per_weight", 1, 32),
     }
 
 
@@ -113,6 +178,7 @@ def _records_from_array(X: np.ndarray) -> list[dict[str, Any]]:
             {
                 "params": 10.0 ** float(np.clip(log_n, 3, 15)),
                 "task": "", "kind": kind, "method": method, "family": "", "model": "",
+                "tool": None, "ref_bits_per_weight": None,
                 "bits_per_weight": float(r[1]) if len(r) > 1 else BITS_REF,
                 "bits": float(r[1]) if len(r) > 1 else BITS_REF,
                 "anchor": float(r[2]) if len(r) > 2 else 50.0,
@@ -132,54 +198,91 @@ def _is_dicts(X: Any) -> bool:
 # ------------------------------------------------------------------ the degradation law
 
 
+def _group(record: Mapping[str, Any]) -> str:
+    return SLOPE_GROUP[method_key(str(record["method"]))]
+
+
 def _layout(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """Coefficient names, in a fixed order, for the levels present in ``records``."""
     tasks = sorted({r["task"] for r in records if r["task"]})
-    methods = sorted({METHOD_PROXY.get(r["method"], r["method"]) for r in records} - {"rtn"})
+    methods = sorted({method_key(r["method"]) for r in records} - {"rtn", "float"})
+    tools = sorted({r["tool"] for r in records if r.get("tool")} - {"plain"})
+    file_types = sorted(
+        {
+            ft
+            for r in records
+            if (ft := scale_law.format_of(r)) is not None and r["method"] != "float"
+        }
+    )
     families = sorted({r["family"] for r in records if r["family"]})
-    groups = sorted({SLOPE_GROUP[METHOD_PROXY.get(r["method"], r["method"])] for r in records})
+    groups = sorted({_group(r) for r in records if r["method"] != "float"})
     kinds = [k for k in KINDS if any(r["kind"] == k for r in records)]
     return (
         [f"kind:{k}" for k in kinds]
         + [f"task:{t}" for t in tasks]
         + [f"utask:{t}" for t in tasks]
         + [f"method:{m}" for m in methods]
+        + [f"tool:{t}" for t in tools]
+        + [f"format:{t}" for t in file_types]
         + [f"family:{f}" for f in families]
         + [f"u:{g}" for g in groups]
         + [f"ukind:{k}" for k in kinds if k != "mc"]
-        + ["curvature", "alpha", "beta"]
+        + [f"curv:{g}" for g in groups]
+        + ["alpha", "beta"]
     )
+
+
+def _design_deg(names: Sequence[str], log_tpp_ref: float) -> dict[str, Any]:
+    return {"_index": {n: i for i, n in enumerate(names)}, "names": list(names),
+            "sd_task": 0.0, "sd_family": 0.0, "log_tpp_ref": log_tpp_ref}  # fmt: skip
 
 
 def _design(
     records: Sequence[Mapping[str, Any]], names: Sequence[str], log_tpp_ref: float
-) -> np.ndarray:
-    index = {n: i for i, n in enumerate(names)}
-    deg = {"_index": index, "sd_task": 0.0, "sd_family": 0.0, "log_tpp_ref": log_tpp_ref}
+) -> tuple[np.ndarray, np.ndarray]:
+    """The design matrix of ``ln x``, and that of each record's reference file (zeros for
+    records paired with a 16-bit anchor)."""
+    deg = _design_deg(names, log_tpp_ref)
+    index = deg["_index"]
     F = np.zeros((len(records), len(names)))
+    R = np.zeros((len(records), len(names)))
     for i, r in enumerate(records):
         if r["method"] == "float":
             continue
-        feats = scale_law.features(deg, r)
-        for name, value in feats.items():
+        for name, value in scale_law.features(deg, r).items():
             if name in index:
                 F[i, index[name]] = value
-    return F
+        ref = r.get("ref_bits_per_weight")
+        if ref is not None:
+            for name, value in scale_law.features(deg, {**r, "bits_per_weight": ref}).items():
+                if name in index:
+                    R[i, index[name]] = value
+    return F, R
 
 
-def _mean(z: np.ndarray, anchor: np.ndarray, floor: np.ndarray, is_ppl: np.ndarray) -> np.ndarray:
+def _damage(z: np.ndarray, zr: np.ndarray, has_ref: np.ndarray) -> tuple[np.ndarray, ...]:
     x = np.exp(np.minimum(z, 50.0))
-    acc = np.where(anchor > floor, floor + (anchor - floor) * np.exp(-x), anchor)
-    return np.where(is_ppl, anchor * np.exp(np.minimum(x, 10.0)), acc)
+    xr = np.where(has_ref, np.exp(np.minimum(zr, 50.0)), 0.0)
+    return x, xr, x - xr
+
+
+def _mean_from_x(
+    xe: np.ndarray, anchor: np.ndarray, floor: np.ndarray, is_ppl: np.ndarray
+) -> np.ndarray:
+    acc = np.where(anchor > floor, floor + (anchor - floor) * np.exp(-xe), anchor)
+    return np.where(is_ppl, anchor * np.exp(np.minimum(xe, 10.0)), acc)
 
 
 class DegradationLaw(RegressorMixin, BaseEstimator):
-    """Score of a quantized model given its 16-bit anchor (see :mod:`advisor.curves`).
+    """Score of a quantized model given its 16-bit anchor (see :mod:`advisor.curves.law`).
 
     Parameters
     ----------
-    task_penalty, family_penalty : ridge weights pulling task and family offsets to 0
-        (in residual units: points of accuracy, or % of ln perplexity).
+    task_penalty, family_penalty, tool_penalty, format_penalty : ridge weights pulling
+        task, family, tool and llama.cpp file-type offsets to 0 (in residual units: points
+        of accuracy, or % of ln perplexity). Family offsets are held close to 0 by
+        default: on leave-one-family-out they overfit, and without them the
+        training-tokens term (beta) is determined.
     robust_scale : soft-L1 scale of the residuals (points); larger = closer to least squares.
     n_bootstrap : resamples over models (clusters) for the coefficient covariance.
     interval : coverage of the ``low``/``high`` interval.
@@ -189,29 +292,32 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
     def __init__(
         self,
         task_penalty: float = 2.0,
-        family_penalty: float = 2.0,
+        family_penalty: float = 60.0,
+        tool_penalty: float = 2.0,
+        format_penalty: float = 2.0,
         robust_scale: float = 2.0,
         n_bootstrap: int = 60,
         interval: float = 0.9,
         random_state: int = 0,
+        bootstrap_nfev: int = 200,
     ) -> None:
         self.task_penalty = task_penalty
         self.family_penalty = family_penalty
+        self.tool_penalty = tool_penalty
+        self.format_penalty = format_penalty
         self.robust_scale = robust_scale
         self.n_bootstrap = n_bootstrap
         self.interval = interval
         self.random_state = random_state
+        self.bootstrap_nfev = bootstrap_nfev
 
     # -- input
 
     def _records(
         self, X: Any, y: Any = None, reset: bool = True
-    ) -> tuple[list[dict], np.ndarray | None]:
+    ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
         if _is_dicts(X):
-            records = [normalize(p) for p in X]
-            if any(r is None for r in records):
-                raise ValueError("every point needs params and a known method/task")
-            recs: list[dict[str, Any]] = [r for r in records if r is not None]
+            recs = [normalize(p) for p in X]
             if y is None and recs and all(r["score"] is not None for r in recs):
                 y = [r["score"] for r in recs]
             if reset:
@@ -229,60 +335,74 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         anchor = np.array([r["anchor"] for r in records], dtype=float)
         floor = np.array([r["floor"] for r in records], dtype=float)
         is_ppl = np.array([r["kind"] == "ppl" for r in records])
-        return anchor, floor, is_ppl
+        has_ref = np.array([r.get("ref_bits_per_weight") is not None for r in records])
+        return anchor, floor, is_ppl, has_ref
+
+    def _penalties(self, names: Sequence[str]) -> np.ndarray:
+        out = []
+        for n in names:
+            if n.startswith(("task:", "utask:")):
+                out.append(self.task_penalty)
+            elif n.startswith("family:"):
+                out.append(self.family_penalty)
+            elif n.startswith("tool:"):
+                out.append(self.tool_penalty)
+            elif n.startswith("format:"):
+                out.append(self.format_penalty)
+            else:
+                out.append(0.0)
+        return np.array(out)
 
     def _solve(
         self,
-        F: np.ndarray,
+        design: tuple[np.ndarray, np.ndarray],
         y: np.ndarray,
         arrays: tuple[np.ndarray, ...],
         names: Sequence[str],
         w0: np.ndarray,
         weights: np.ndarray | None = None,
         pin: np.ndarray | None = None,
+        max_nfev: int = 200,
+        free: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Weighted robust least squares; coefficients no weighted row informs are held at
-        ``pin`` (default ``w0``) instead of drifting along a flat direction."""
-        anchor, floor, is_ppl = arrays
+        """Weighted robust least squares; coefficients no weighted row informs (and, with
+        ``free``, every coefficient not marked free) are held at ``pin`` (default ``w0``)
+        instead of drifting along a flat direction."""
+        F, R = design
+        anchor, floor, is_ppl, has_ref = arrays
         sw = np.ones(len(y)) if weights is None else np.sqrt(weights)
         live = sw > 0
-        unsupported = ~np.any(F[live] != 0, axis=0)
+        unsupported = ~np.any((F[live] != 0) | (R[live] != 0), axis=0)
+        if free is not None:
+            unsupported |= ~free
         pin_values = (w0 if pin is None else pin)[unsupported]
         pin_idx = np.flatnonzero(unsupported)
-        penalty = np.array(
-            [
-                self.task_penalty if n.startswith(("task:", "utask:"))
-                else self.family_penalty if n.startswith("family:") else 0.0
-                for n in names
-            ]
-        )  # fmt: skip
+        penalty = self._penalties(names)
         pen_idx = np.flatnonzero(penalty)
         log_y = np.log(np.maximum(y, 1e-9))
         log_a = np.log(np.maximum(anchor, 1e-9))
+        gap = np.where(anchor > floor, anchor - floor, 0.0)
 
         def residuals(w: np.ndarray) -> np.ndarray:
-            z = F @ w
-            pred = _mean(z, anchor, floor, is_ppl)
-            r = np.where(is_ppl, PPL_WEIGHT * (log_y - np.log(np.maximum(pred, 1e-9))), y - pred)
+            _, _, xe = _damage(F @ w, R @ w, has_ref)
+            pred = _mean_from_x(xe, anchor, floor, is_ppl)
+            r = np.where(is_ppl, PPL_WEIGHT * (log_y - log_a - np.minimum(xe, 10.0)), y - pred)
             return np.concatenate(
                 [sw * r, penalty[pen_idx] * w[pen_idx], 100.0 * (w[pin_idx] - pin_values)]
             )
 
         def jac(w: np.ndarray) -> np.ndarray:
-            z = np.minimum(F @ w, 50.0)
-            x = np.exp(z)
-            gap = np.where(anchor > floor, anchor - floor, 0.0)
-            d_acc = gap * np.exp(-x) * x  # -(d pred / d z) for accuracy
-            d_ppl = -PPL_WEIGHT * x  # d r / d z for ppl: r = 100 (ln y - ln a - x)
-            d = np.where(is_ppl, d_ppl, d_acc)
-            J = (sw * d)[:, None] * F
+            x, xr, xe = _damage(F @ w, R @ w, has_ref)
+            dxe = x[:, None] * F - xr[:, None] * R  # d xe / d w
+            d_acc = (gap * np.exp(-xe))[:, None] * dxe  # d r / d w for accuracy (r = y - pred)
+            d_ppl = -PPL_WEIGHT * dxe
+            J = sw[:, None] * np.where(is_ppl[:, None], d_ppl, d_acc)
             P = np.zeros((len(pen_idx), len(w)))
             P[np.arange(len(pen_idx)), pen_idx] = penalty[pen_idx]
             Q = np.zeros((len(pin_idx), len(w)))
             Q[np.arange(len(pin_idx)), pin_idx] = 100.0
             return np.vstack([J, P, Q])
 
-        del log_a
         lo = np.full(len(names), -30.0)
         hi = np.full(len(names), 30.0)
         for i, n in enumerate(names):
@@ -292,7 +412,7 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         w0 = np.clip(w0, lo + 1e-9, hi - 1e-9)
         sol = least_squares(
             residuals, w0, jac=jac, bounds=(lo, hi), loss="soft_l1",
-            f_scale=self.robust_scale, x_scale="jac", max_nfev=200,
+            f_scale=self.robust_scale, x_scale="jac", max_nfev=max_nfev,
         )  # fmt: skip
         return np.asarray(sol.x)
 
@@ -325,17 +445,17 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         ]
         self.log_tpp_ref_ = float(np.median(tpp)) if tpp else 0.0
         names = _layout(records)
-        F = _design(records, names, self.log_tpp_ref_)
+        design = _design(records, names, self.log_tpp_ref_)
         arrays = self._arrays(records)
-        w = self._solve(F, yy, arrays, names, self._start(names))
         self.names_ = list(names)
+        w = self._solve(design, yy, arrays, names, self._start(names))
         self.coef_ = w
         self.n_points_ = len(records)
         # Feasible weighted least squares: 2-bit collapses are noisier than 8-bit ladders,
-        # so each (kind, bit band) cell is weighted by its inverse residual variance.
-        self.cell_scale_ = {k: v for k, v in self._noise(records, yy).items() if "|" in k}
+        # so each (group, kind, bit band) cell is weighted by its inverse residual variance.
+        self.cell_scale_ = self._residual_spread(records, yy)
         base = self._weights(records)
-        w = self._solve(F, yy, arrays, names, w, base)
+        w = self._solve(design, yy, arrays, names, w, base)
         self.coef_ = w
         # Bootstrap over clusters (models) for the covariance of the linear coefficients.
         clusters = np.asarray(
@@ -349,50 +469,91 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         for _ in range(self.n_bootstrap):
             counts = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))
             weights = counts[inv].astype(float) * base
-            draws.append(self._solve(F, yy, arrays, names, w, weights))
-        if len(draws) >= 2:
-            D = np.asarray(draws)
-            cov = np.cov(D, rowvar=False)
-            # Levels absent from a resample stay at the ridge prior: their spread is real.
-        else:
-            cov = np.zeros((len(names), len(names)))
-        self.cov_ = cov
+            draws.append(
+                self._solve(design, yy, arrays, names, w, weights, max_nfev=self.bootstrap_nfev)
+            )
+        self.cov_ = (
+            np.cov(np.asarray(draws), rowvar=False)
+            if len(draws) >= 2
+            else np.zeros((len(names), len(names)))
+        )
         fam = np.array([w[i] for i, n in enumerate(names) if n.startswith("family:")])
         tsk = np.array([w[i] for i, n in enumerate(names) if n.startswith("task:")])
+        met = np.array([w[i] for i, n in enumerate(names) if n.startswith("method:")])
         self.sd_family_ = float(np.sqrt(np.mean(fam**2))) if len(fam) else 0.5
         self.sd_task_ = float(np.sqrt(np.mean(tsk**2))) if len(tsk) else 0.5
-        self.noise_ = self._noise(records, yy)
+        self.sd_method_ = float(np.sqrt(np.mean(met**2))) if len(met) else 0.5
+        self.noise_ = {"seen": self._residual_spread(records, yy), "unseen": {}}
         support: dict[str, set[str]] = defaultdict(set)
         for r, c in zip(records, clusters, strict=True):
             support[f"task:{r['task']}"].add(c)
-            support[f"method:{METHOD_PROXY.get(r['method'], r['method'])}"].add(c)
+            support[f"method:{method_key(r['method'])}"].add(c)
         self.thin_ = {n: self.sd_family_ for n in names if n in support and len(support[n]) < 3}
+        self.tools_ = self._tool_shares(records, w, names)
+        self.ranges_ = self._ranges(records)
         return self
 
-    def _weights(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Inverse-variance weights per (kind, bit band), mean 1."""
-        scale = getattr(self, "cell_scale_", {})
-        s = np.array([scale.get(f"{r['kind']}|{band(r['bits'])}", 1.0) for r in records])
-        w = 1.0 / np.maximum(s, 0.25) ** 2
-        return w / w.mean()
+    def _tool_shares(
+        self, records: Sequence[Mapping[str, Any]], w: np.ndarray, names: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Per method group: the tools an unknown file is assumed made with — the
+        calibrated ones (importance matrix / optimized scales, AutoRound), as the common
+        files on the hub are — in equal shares, and the variance of their offsets (what
+        not knowing adds to the interval). Plain rounding is used only when named."""
+        index = {n: i for i, n in enumerate(names)}
+        out: dict[str, dict[str, Any]] = {}
+        by_group: dict[str, set[str]] = defaultdict(set)
+        for r in records:
+            if r.get("tool"):
+                by_group[_group(r)].add(str(r["tool"]))
+        for group, seen in by_group.items():
+            calibrated = sorted(seen - {"plain"}) or sorted(seen)
+            shares = {t: 1.0 / len(calibrated) for t in calibrated}
+            offsets = {t: (w[index[f"tool:{t}"]] if f"tool:{t}" in index else 0.0) for t in shares}
+            mean = sum(shares[t] * offsets[t] for t in shares)
+            var = sum(shares[t] * (offsets[t] - mean) ** 2 for t in shares)
+            out[group] = {"shares": shares, "var": float(var)}
+        return out
 
-    def _noise(self, records: Sequence[Mapping[str, Any]], y: np.ndarray) -> dict[str, float]:
-        """Residual spread per (kind, bit band), dof-inflated: the interval's noise term."""
+    def _ranges(self, records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[float]]]:
+        """Per method group: the bits, sizes and training tokens per parameter fitted on."""
+        by_group: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for r in records:
+            if r["method"] != "float":
+                by_group[_group(r)].append(r)
+        out = {}
+        for group, rows in by_group.items():
+            tpp = [r["training_tokens"] / r["params"] for r in rows if r["training_tokens"]]
+            out[group] = {
+                "bits_per_weight": [min(r["bits_per_weight"] for r in rows),
+                                    max(r["bits_per_weight"] for r in rows)],
+                "params": [min(r["params"] for r in rows), max(r["params"] for r in rows)],
+                "tokens_per_param": [min(tpp), max(tpp)] if tpp else [],
+            }  # fmt: skip
+        return out
+
+    @staticmethod
+    def cell(record: Mapping[str, Any]) -> str:
+        return f"{scale_law.noise_group(record)}|{record['kind']}|{band(record['bits'])}"
+
+    def _weights(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Inverse-variance weights per (group, kind, bit band), mean 1."""
+        scale = getattr(self, "cell_scale_", {})
+        s = np.array([scale.get(self.cell(r), 1.0) for r in records])
+        w = 1.0 / np.maximum(s, 0.25) ** 2
+        return np.asarray(w / w.mean())
+
+    def _residual_spread(
+        self, records: Sequence[Mapping[str, Any]], y: np.ndarray
+    ) -> dict[str, float]:
+        """Residual spread per (group, kind, bit band), dof-inflated (robust: 1.4826 MAD)."""
         pred = self._predict_mean(records)
-        res = np.array(
-            [
-                PPL_WEIGHT * math.log(max(yi, 1e-9) / max(pi, 1e-9))
-                if r["kind"] == "ppl"
-                else yi - pi
-                for r, yi, pi in zip(records, y, pred, strict=True)
-            ]
-        )
+        res = np.array([_error(r, yi, pi) for r, yi, pi in zip(records, y, pred, strict=True)])
         inflate = math.sqrt(len(y) / max(len(y) - len(self.names_), 1))
         cells: dict[str, list[float]] = defaultdict(list)
         for r, e in zip(records, res, strict=True):
-            cells[f"{r['kind']}|{band(r['bits'])}"].append(e)
+            cells[self.cell(r)].append(e)
             cells[r["kind"]].append(e)
-        # A robust spread (1.4826 MAD) keeps one collapsed outlier from inflating a cell.
         return {
             key: float(
                 inflate * max(1.4826 * np.median(np.abs(v)), np.sqrt(np.mean(np.square(v))) / 2)
@@ -400,9 +561,10 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
             for key, v in sorted(cells.items())
         }
 
-    def set_noise(self, noise: Mapping[str, float]) -> DegradationLaw:
-        """Replace the interval's noise term (``advisor fit`` calibrates it on CV residuals)."""
-        self.noise_ = dict(noise)
+    def set_noise(self, noise: Mapping[str, Mapping[str, float]]) -> DegradationLaw:
+        """Replace the interval's noise tables (``{"seen": ..., "unseen": ...}``; ``advisor
+        fit`` calibrates them on CV residuals)."""
+        self.noise_ = {k: dict(v) for k, v in noise.items()}
         return self
 
     # -- prediction
@@ -416,13 +578,16 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
             "cov": [[float(v) for v in row] for row in np.atleast_2d(self.cov_)],
             "sd_task": self.sd_task_,
             "sd_family": self.sd_family_,
-            "noise": dict(self.noise_),
+            "sd_method": self.sd_method_,
+            "noise": {k: dict(v) for k, v in self.noise_.items()},
             "log_tpp_ref": self.log_tpp_ref_,
             "interval": self.interval,
             "z_q": float(norm.ppf(0.5 + self.interval / 2)),
             "n_points": self.n_points_,
             "thin": dict(self.thin_),
             "cell_scale": dict(self.cell_scale_),
+            "tools": self.tools_,
+            "ranges": self.ranges_,
         }
 
     @classmethod
@@ -433,24 +598,31 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         law.cov_ = np.asarray(data["cov"], dtype=float)
         law.sd_task_ = float(data["sd_task"])
         law.sd_family_ = float(data["sd_family"])
-        law.noise_ = dict(data["noise"])
+        law.sd_method_ = float(data.get("sd_method", data["sd_family"]))
+        law.noise_ = {k: dict(v) for k, v in data["noise"].items()}
         law.log_tpp_ref_ = float(data["log_tpp_ref"])
         law.n_points_ = int(data["n_points"])
         law.thin_ = dict(data.get("thin", {}))
         law.cell_scale_ = dict(data.get("cell_scale", {}))
+        law.tools_ = dict(data.get("tools", {}))
+        law.ranges_ = dict(data.get("ranges", {}))
         law.n_features_in_ = len(COLUMNS)
         return law
 
     def _predict_mean(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        F = _design(records, self.names_, self.log_tpp_ref_)
-        anchor, floor, is_ppl = self._arrays(records)
+        F, R = _design(records, self.names_, self.log_tpp_ref_)
+        anchor, floor, is_ppl, has_ref = self._arrays(records)
+        _, _, xe = _damage(F @ self.coef_, R @ self.coef_, has_ref)
         float_rows = np.array([r["method"] == "float" for r in records])
-        return np.where(float_rows, anchor, _mean(F @ self.coef_, anchor, floor, is_ppl))
+        return np.asarray(np.where(float_rows, anchor, _mean_from_x(xe, anchor, floor, is_ppl)))
 
     def predict(self, X: Any) -> np.ndarray:
         """Expected scores (accuracy in points, perplexity as is)."""
         check_is_fitted(self, "coef_")
         records, _ = self._records(X, reset=False)
+        for r in records:
+            if r["anchor"] is None:
+                raise ValueError("every point needs its 16-bit 'anchor' to predict from")
         return self._predict_mean(records)
 
     def predict_interval(self, X: Any) -> list[dict[str, Any]]:
@@ -458,9 +630,10 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         records, _ = self._records(X, reset=False)
         coefs = self.to_coefficients()
-        coefs["_index"] = {n: i for i, n in enumerate(coefs["names"])}
         out = []
         for r in records:
+            if r["anchor"] is None:
+                raise ValueError("every point needs its 16-bit 'anchor' to predict from")
             res = scale_law.evaluate(coefs, r)
             out.append({"mean": res["mean"], "low": res["low"], "high": res["high"]})
         return out
@@ -515,7 +688,9 @@ class SizeLaw(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "a_")
         X = validate_data(self, X, reset=False)
         x = np.asarray(X, dtype=float)[:, 0] - 9.0
-        return self.floor + (self.ceiling - self.floor) / (1 + np.exp(-(self.a_ + self.b_ * x)))
+        return np.asarray(
+            self.floor + (self.ceiling - self.floor) / (1 + np.exp(-(self.a_ + self.b_ * x)))
+        )
 
 
 # ------------------------------------------------------------------ the composite
@@ -548,16 +723,22 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> ScalePrecisionRegressor:
         if not _is_dicts(X):
-            raise ValueError("ScalePrecisionRegressor.fit takes a list of dicts (see curves.fit)")
+            raise TypeError("ScalePrecisionRegressor.fit takes a list of dicts (see curves.fit)")
         points = [dict(p) for p in X]
         if y is not None:
             for p, v in zip(points, y, strict=True):
                 p["score"] = v
-        records = [
-            r for r in (normalize(p) for p in points) if r is not None and r["score"] is not None
-        ]
+        records = []
+        for i, p in enumerate(points):
+            try:
+                r = normalize(p)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"point {i}: {exc}") from None
+            if r["score"] is None:
+                raise ValueError(f"point {i}: needs a 'score' to fit on")
+            records.append(r)
         if not records:
-            raise ValueError("no usable points: each needs params, task and score")
+            raise ValueError("no points: each needs params, task and score")
         sixteen = [r for r in records if r["method"] == "float"]
         anchors: dict[tuple[str, str], list[float]] = defaultdict(list)
         for r in sixteen:
@@ -602,11 +783,15 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
         est = cls(family=family, task=task)
         laws = {}
         for key, law in data["size_laws"].items():
-            fam, tsk = key.split("|", 1)
-            if (family is None or fam == family) and (task is None or tsk == task):
+            fam, tsk = key.rsplit("|", 1)
+            if (family is None or fam == family or fam.split("@")[0] == family) and (
+                task is None or tsk == task
+            ):
                 laws[(fam, tsk)] = law
         if family is not None and task is not None and not laws:
-            known = sorted({k.split("|")[0] for k in data["size_laws"] if k.endswith(f"|{task}")})
+            known = sorted(
+                {k.rsplit("|", 1)[0] for k in data["size_laws"] if k.endswith(f"|{task}")}
+            )
             raise CurvesError(
                 f"no fitted size law for family {family!r} on {task!r}; families with one: "
                 f"{', '.join(known) or 'none'}"
@@ -624,26 +809,40 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
 
     def _query(self, point: Mapping[str, Any]) -> dict[str, Any]:
         q = dict(point)
-        q.setdefault("family", self.family)
-        q.setdefault("task", self.task)
+        if self.family is not None:
+            q.setdefault("family", self.family)
+        if self.task is not None:
+            q.setdefault("task", self.task)
         r = normalize(q)
-        if r is None:
-            raise ValueError(f"cannot read query {dict(point)!r}: it needs params and a task")
         if r["anchor"] is None:
             key = (r["model"], r["task"])
             if key in self.anchors_:
                 r["anchor"] = self.anchors_[key]
             else:
-                law = self.size_laws_.get((r["family"], r["task"]))
+                law = self._size_law(r["family"], r["task"], point.get("variant"))
                 if law is None:
                     raise ValueError(
                         f"no 16-bit anchor for {r['model'] or r['family'] or 'this model'} on "
-                        f"{r['task']!r}: pass 'anchor' or fit 16-bit points of its family"
+                        f"{r['task']!r}: pass 'anchor', or fit 16-bit points of its family"
                     )
                 t = law["a"] + law["b"] * (math.log10(r["params"]) - 9.0)
                 r["anchor"] = law["floor"] + (law["ceiling"] - law["floor"]) / (1 + math.exp(-t))
                 r["anchor_sd"] = law.get("cv_mae", 0.0)
         return r
+
+    def _size_law(
+        self, family: str, task: str, variant: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """The family's size law on the task: committed laws are kept per deployed
+        variant (``qwen2.5@base``, ``qwen2.5@instruct``); a bare family name means its
+        base models unless ``variant`` says otherwise."""
+        for key in (f"{family}@{variant}" if variant else None, family, f"{family}@base"):
+            if key is not None and (key, task) in self.size_laws_:
+                return self.size_laws_[(key, task)]
+        matches = [
+            v for (f, t), v in self.size_laws_.items() if t == task and f.split("@")[0] == family
+        ]
+        return matches[0] if len(matches) == 1 else None
 
     def predict(self, X: Any) -> Any:
         """Dicts → ``[{"mean", "low", "high"}]``; a 2-D array → expected scores."""
@@ -653,9 +852,16 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
         coefs = self.degradation_.to_coefficients()
         coefs["_index"] = {n: i for i, n in enumerate(coefs["names"])}
         out = []
-        for p in X:
-            res = scale_law.evaluate(coefs, self._query(p))
-            out.append({"mean": res["mean"], "low": res["low"], "high": res["high"]})
+        for i, p in enumerate(X):
+            try:
+                query = self._query(p)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"query {i}: {exc}") from None
+            res = scale_law.evaluate(coefs, query)
+            item = {"mean": res["mean"], "low": res["low"], "high": res["high"]}
+            if res["flags"]:
+                item["flags"] = res["flags"]
+            out.append(item)
         return out
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -707,12 +913,14 @@ def _error(record: Mapping[str, Any], observed: float, predicted: float) -> floa
     """Signed error in report units: accuracy points, or % of ln(perplexity)."""
     if record["kind"] == "ppl":
         return PPL_WEIGHT * math.log(max(observed, 1e-9) / max(predicted, 1e-9))
-    return observed - predicted
+    return float(observed - predicted)
 
 
-def _constant_penalty(
-    train: Sequence[Mapping[str, Any]], key: str = "format_key"
-) -> dict[str, float]:
+def _format_key(r: Mapping[str, Any]) -> str:
+    return f"{r['method']}:{r.get('format') or round(r['bits_per_weight'], 2)}"
+
+
+def _constant_penalty(train: Sequence[Mapping[str, Any]], key: str) -> dict[str, float]:
     """Baseline: the mean change per ``key`` (ln ratio for perplexity) over ``train``."""
     deltas: dict[str, list[float]] = defaultdict(list)
     for r in train:
@@ -723,9 +931,7 @@ def _constant_penalty(
     return {k: float(np.mean(v)) for k, v in deltas.items()}
 
 
-def _apply_penalty(
-    record: Mapping[str, Any], table: Mapping[str, float], key: str = "format_key"
-) -> float:
+def _apply_penalty(record: Mapping[str, Any], table: Mapping[str, float], key: str) -> float:
     delta = table.get(record[key], 0.0)
     if record["kind"] == "ppl":
         return float(record["anchor"] * math.exp(delta))
@@ -733,68 +939,164 @@ def _apply_penalty(
 
 
 def cross_validate(
-    records: Sequence[dict[str, Any]], law: DegradationLaw, groups: Sequence[str]
+    records: Sequence[dict[str, Any]],
+    law: DegradationLaw,
+    groups: Sequence[str],
+    schemes: Sequence[str] = ("lomo", "lofo"),
 ) -> dict[str, list[dict[str, Any]]]:
-    """Leave-one-config-out and leave-one-model-out predictions of the law and baselines.
+    """Leave-one-model-out and leave-one-family-out predictions of the law and baselines.
 
-    Each refit warm-starts from the full fit ``law``; the interval uses the full fit's
-    covariance. Returns, per scheme, one row per point: observed, ours, low, high, and the
-    baselines ("none": the 16-bit score; "const": the mean change of that format on that
-    task; "const_format": the mean change of that format over every task of the same kind,
-    the plain "constant penalty per format").
+    Each refit warm-starts from the full fit ``law``; a level only the held-out points
+    inform falls back to its prior (no leak). Under leave-one-family-out the held-out
+    family is predicted as unseen (no family offset; the unseen-family noise). Returns,
+    per scheme, one row per point: observed, ours (mean, low, high without the noise
+    term), and the baselines: "none" (the 16-bit score) and "const" (the mean change of
+    that format over the other points of the same task kind: the constant per format).
     """
     check_is_fitted(law, "coef_")
     y = np.array([r["score"] for r in records], dtype=float)
-    F = _design(records, law.names_, law.log_tpp_ref_)
+    design = _design(records, law.names_, law.log_tpp_ref_)
     arrays = law._arrays(records)
     for r in records:
-        # The baseline's "format" is (task, format): a per-task constant is the stronger one.
-        fmt = f"{r['method']}:{r.get('format') or r['bits_per_weight']}"
-        r["format_key"] = f"{r['task']}|{fmt}"
-        r["format_only_key"] = f"{r['kind']}|{fmt}"  # accuracy and perplexity deltas differ
+        r["format_key"] = f"{r['kind']}|{_format_key(r)}"
+    folds: dict[str, list[np.ndarray]] = {}
     group_arr = np.asarray(groups)
-    folds = {
-        "loco": [np.array([i]) for i in range(len(records))],
-        "lomo": [np.flatnonzero(group_arr == g) for g in np.unique(group_arr)],
-    }
+    family_arr = np.asarray([r["family"] or g for r, g in zip(records, groups, strict=True)])
+    if "lomo" in schemes:
+        folds["lomo"] = [np.flatnonzero(group_arr == g) for g in np.unique(group_arr)]
+    if "lofo" in schemes:
+        folds["lofo"] = [np.flatnonzero(family_arr == f) for f in np.unique(family_arr)]
     coefs = law.to_coefficients()
-    coefs["_index"] = {n: i for i, n in enumerate(coefs["names"])}
+    coefs["noise"] = {"seen": {}, "unseen": {}}  # parametric interval only; noise is added later
     out: dict[str, list[dict[str, Any]]] = {}
     for scheme, fold_list in folds.items():
         rows: list[dict[str, Any]] = [{} for _ in records]
         for test in fold_list:
             weights = law._weights(records)
             weights[test] = 0.0
-            # A level only the held-out points inform falls back to its prior (no leak).
-            w = law._solve(F, y, arrays, law.names_, law.coef_, weights, law._start(law.names_))
+            w = law._solve(
+                design, y, arrays, law.names_, law.coef_, weights, law._start(law.names_)
+            )
             train = [records[int(i)] for i in np.flatnonzero(weights)]
-            penalty = _constant_penalty(train)
-            penalty_format = _constant_penalty(train, "format_only_key")
+            penalty = _constant_penalty(train, "format_key")
             held = {**coefs, "w": [float(v) for v in w], "_cache": {}}
+            held["_index"] = {n: i for i, n in enumerate(held["names"])}
             for i in (int(t) for t in test):
                 r = records[i]
-                res = scale_law.evaluate(held, r)
+                point = {**r, "family": "" if scheme == "lofo" else r["family"]}
+                if r.get("ref_bits_per_weight") is not None:
+                    # The damage between two files: evaluate both on the same law.
+                    ref_point = {**point, "bits_per_weight": r["ref_bits_per_weight"],
+                                 "anchor": 100.0, "floor": 0.0}  # fmt: skip
+                    z_ref, *_ = scale_law._linear(held, ref_point)
+                    res = _evaluate_between(held, point, z_ref)
+                else:
+                    res = scale_law.evaluate(held, point)
                 rows[i] = {
                     "task": r["task"], "kind": r["kind"], "band": band(r["bits"]),
-                    "method": r["method"], "model": groups[i], "observed": r["score"],
+                    "group": scale_law.noise_group(r), "method": r["method"], "tool": r.get("tool"),
+                    "model": groups[i], "family": family_arr[i], "observed": r["score"],
                     "ours": res["mean"], "low": res["low"], "high": res["high"],
-                    "none": r["anchor"], "const": _apply_penalty(r, penalty),
-                    "const_format": _apply_penalty(r, penalty_format, "format_only_key"),
-                    "record": r, "w": held["w"],
+                    "none": r["anchor"], "const": _apply_penalty(r, penalty, "format_key"),
+                    "record": r, "cell": law.cell(r),
                 }  # fmt: skip
         out[scheme] = rows
     return out
 
 
-def summarize(rows: Sequence[Mapping[str, Any]], key: str = "task") -> list[dict[str, Any]]:
-    """MAE per (key, bit band) of ours vs both baselines, with interval coverage."""
-    cells: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+def _evaluate_between(
+    deg: Mapping[str, Any], point: Mapping[str, Any], z_ref: float
+) -> dict[str, Any]:
+    """Like :func:`advisor.curves.law.evaluate` (noise left out) for a point whose anchor
+    is a higher-bit file: the damage is x(bits) - x(ref)."""
+    q = float(deg["z_q"])
+    z, var, _, _ = scale_law._linear(dict(deg), point)
+    sz = math.sqrt(var)
+    x = math.exp(min(z, 50.0))
+    xe = x - math.exp(min(z_ref, 50.0))
+    kind, anchor, floor = point["kind"], float(point["anchor"]), float(point["floor"])
+    mean = scale_law.score_from(kind, anchor, floor, xe)
+    if kind == "ppl":
+        half = q * x * sz
+        return {"mean": mean, "low": mean * math.exp(-half), "high": mean * math.exp(half)}
+    slope = (anchor - floor) * x * math.exp(-xe) if anchor > floor else 0.0
+    half = q * slope * sz
+    return {"mean": mean, "low": max(0.0, mean - half), "high": min(100.0, mean + half)}
+
+
+def _needed_noise(row: Mapping[str, Any], q: float) -> float:
+    """The smallest noise (report units) that puts the observed score inside the row's
+    parametric interval widened by ``q`` times it."""
+    y, low, high = row["observed"], row["low"], row["high"]
+    if row["kind"] == "ppl":
+        below = PPL_WEIGHT * math.log(max(low, 1e-9) / max(y, 1e-9))
+        above = PPL_WEIGHT * math.log(max(y, 1e-9) / max(high, 1e-9))
+    else:
+        below, above = low - y, y - high
+    return max(0.0, below / q, above / q)
+
+
+def calibrate_noise(
+    rows: Sequence[Mapping[str, Any]], q: float, level: float = 0.9
+) -> dict[str, float]:
+    """Noise per cell (group|kind|band, with coarser fallbacks) such that a ``level`` share
+    of the held-out scores lands inside its interval, with the narrowest such width."""
+    cells: dict[str, list[float]] = defaultdict(list)
     for row in rows:
-        cells[(row[key], row["band"])].append(row)
-        cells[(row[key], "all")].append(row)
+        need = _needed_noise(row, q)
+        group, kind, cell_band = row["cell"].split("|")
+        for key in (row["cell"], f"{group}|{cell_band}", f"{kind}|{cell_band}", kind):
+            cells[key].append(need)
+    out = {}
+    for key, values in sorted(cells.items()):
+        if len(values) < MIN_CELL and key.count("|") >= 1:
+            continue  # too few rows: the coarser cell speaks for it
+        ordered = sorted(values)
+        rank = min(len(ordered) - 1, math.ceil(level * (len(ordered) + 1)) - 1)
+        out[key] = float(ordered[max(rank, 0)])
+    return out
+
+
+def _with_noise(
+    row: Mapping[str, Any], noise: Mapping[str, float], q: float
+) -> tuple[float, float]:
+    group, kind, cell_band = row["cell"].split("|")
+    s = 0.0
+    for key in (row["cell"], f"{group}|{cell_band}", f"{kind}|{cell_band}", kind):
+        if key in noise:
+            s = noise[key]
+            break
+    if row["kind"] == "ppl":
+        factor = math.exp(q * s / PPL_WEIGHT)
+        return row["low"] / factor, row["high"] * factor
+    return max(0.0, row["low"] - q * s), min(100.0, row["high"] + q * s)
+
+
+def honest_intervals(rows: Sequence[dict[str, Any]], q: float) -> None:
+    """Give every CV row its final interval with noise calibrated WITHOUT its own family
+    (nested), so the reported coverage is not calibrated on the rows it is judged on."""
+    families = sorted({r["family"] for r in rows})
+    for family in families:
+        others = [r for r in rows if r["family"] != family]
+        noise = calibrate_noise(others, q)
+        for r in rows:
+            if r["family"] == family:
+                r["low_final"], r["high_final"] = _with_noise(r, noise, q)
+
+
+def summarize(
+    rows: Sequence[Mapping[str, Any]], keys: Sequence[str] = ("group", "kind")
+) -> list[dict[str, Any]]:
+    """MAE per (keys…, bit band) of ours vs both baselines, with interval coverage and
+    median width (of the nested-calibrated final intervals)."""
+    cells: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        head = tuple(str(row[k]) for k in keys)
+        cells[(*head, row["band"])].append(row)
+        cells[(*head, "all")].append(row)
     order = {">=4": 0, "3": 1, "2": 2, "all": 3}
     table = []
-    for (name, b), cell in sorted(cells.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])):
+    for key, cell in sorted(cells.items(), key=lambda kv: (kv[0][:-1], order[kv[0][-1]])):
         rec = [c["record"] for c in cell]
         err = {
             m: float(
@@ -802,15 +1104,23 @@ def summarize(rows: Sequence[Mapping[str, Any]], key: str = "task") -> list[dict
                     [abs(_error(r, c["observed"], c[m])) for r, c in zip(rec, cell, strict=True)]
                 )
             )
-            for m in ("ours", "none", "const", "const_format")
+            for m in ("ours", "none", "const")
         }
-        covered = np.mean([c["low"] <= c["observed"] <= c["high"] for c in cell])
+        low = [c.get("low_final", c["low"]) for c in cell]
+        high = [c.get("high_final", c["high"]) for c in cell]
+        covered = np.mean(
+            [lo <= c["observed"] <= hi for lo, hi, c in zip(low, high, cell, strict=True)]
+        )
+        widths = [
+            (PPL_WEIGHT * math.log(hi / lo) if c["kind"] == "ppl" else hi - lo)
+            for lo, hi, c in zip(low, high, cell, strict=True)
+        ]
         table.append(
             {
-                key: name, "band": b, "n": len(cell), "mae": err["ours"],
-                "mae_no_degradation": err["none"], "mae_constant_penalty": err["const"],
-                "mae_constant_per_format": err["const_format"],
-                "coverage": float(covered),
+                **{k: v for k, v in zip(keys, key[:-1], strict=True)},
+                "band": key[-1], "n": len(cell), "mae": err["ours"],
+                "mae_no_degradation": err["none"], "mae_constant_per_format": err["const"],
+                "coverage": float(covered), "median_width": float(np.median(widths)),
                 "unit": "% ppl" if cell[0]["kind"] == "ppl" else "points",
             }
         )  # fmt: skip
@@ -825,7 +1135,7 @@ def _dedupe(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[Any, ...]] = set()
     out = []
     for p in points:
-        key = (p["model"], p["task"], p["format"], p["score"], p.get("anchor"))
+        key = (p["model"], p["task"], p["format"], p.get("tool"), p["score"], p.get("anchor"))
         if key not in seen:
             seen.add(key)
             out.append(p)
@@ -851,15 +1161,26 @@ def _published_anchor_table() -> list[list[Any]]:
     return [[a, t, v, s] for (a, t), (_, v, s) in sorted(best.items())]
 
 
-def _calibrated_noise(rows: Sequence[Mapping[str, Any]], z_q: float) -> dict[str, float]:
-    """Noise per (kind, band) such that the interval covers ``interval`` of held-out errors."""
-    cells: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
-        e = abs(_error(row["record"], row["observed"], row["ours"]))
-        cells[f"{row['kind']}|{row['band']}"].append(e)
-        cells[row["kind"]].append(e)
-    level = 2 * (norm.cdf(z_q) - 0.5)
-    return {k: float(np.quantile(v, level) / z_q) for k, v in sorted(cells.items())}
+def prepare_records(
+    measurement_paths: Sequence[Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    """The quantized records the law is fitted on, their model groups, and the 16-bit
+    points (from the bundled published tables and the measurement stores). Ladders made
+    from a 4-bit file (family ``…~requant``) are included: :func:`build` fits the law
+    without them and then only the method offsets they alone inform."""
+    from advisor.curves.data import measured_points, published_points, with_anchors
+
+    published = published_points()
+    measured = measured_points(measurement_paths)
+    sixteen, quantized = with_anchors(published + measured)
+    quantized = _dedupe(quantized)
+    records, groups = [], []
+    for p in quantized:
+        r = normalize(p)
+        r.update(anchor=p["anchor"], format=p["format"], model=p["model"], origin=p["origin"])
+        records.append(r)
+        groups.append(p["model"])
+    return records, groups, sixteen
 
 
 def build(measurement_paths: Sequence[Any] | None = None, n_bootstrap: int = 60) -> dict[str, Any]:
@@ -870,41 +1191,34 @@ def build(measurement_paths: Sequence[Any] | None = None, n_bootstrap: int = 60)
     import sklearn
     from threadpoolctl import threadpool_limits
 
-    from advisor.curves.data import measured_points, published_points, with_anchors
-
-    published = published_points()
-    measured = measured_points(measurement_paths)
-    sixteen, quantized = with_anchors(published + measured)
-    quantized = _dedupe(quantized)
-    records, groups = [], []
-    for p in quantized:
-        r = normalize(p)
-        if r is None:
-            continue
-        r.update(anchor=p["anchor"], format=p["format"], model=p["model"], origin=p["origin"])
-        records.append(r)
-        groups.append(p["model"])
+    everything, all_groups, sixteen = prepare_records(measurement_paths)
+    main = [i for i, r in enumerate(everything) if not r["family"].endswith("~requant")]
+    records = [everything[i] for i in main]
+    groups = [all_groups[i] for i in main]
+    requant = [r for r in everything if r["family"].endswith("~requant")]
     with threadpool_limits(1):  # small dense problems: one BLAS thread is fastest
         law = DegradationLaw(n_bootstrap=n_bootstrap).fit(records, groups=groups)
         cv = cross_validate(records, law, groups)
-    law.set_noise(_calibrated_noise(cv["lomo"], float(norm.ppf(0.5 + law.interval / 2))))
-    # Intervals of the CV rows, recomputed with the calibrated noise.
-    coefs = law.to_coefficients()
-    coefs["_index"] = {n: i for i, n in enumerate(coefs["names"])}
+        offsets = fit_method_offsets(law, requant)
+    q = float(norm.ppf(0.5 + law.interval / 2))
+    law.set_noise(
+        {"seen": calibrate_noise(cv["lomo"], q), "unseen": calibrate_noise(cv["lofo"], q)}
+    )
     for rows in cv.values():
-        for row in rows:
-            res = scale_law.evaluate({**coefs, "w": row["w"], "_cache": {}}, row["record"])
-            row["low"], row["high"] = res["low"], res["high"]
-    loco, lomo = summarize(cv["loco"]), summarize(cv["lomo"])
-    by_kind = summarize(cv["loco"], key="kind")
+        honest_intervals(rows, q)
+    lomo = summarize(cv["lomo"])
+    lofo = summarize(cv["lofo"])
+    lofo_task = summarize(cv["lofo"], keys=("group", "task"))
     cv_summary: dict[str, dict[str, Any]] = defaultdict(dict)
-    for row in loco:
-        cv_summary[row["task"]][row["band"]] = {"loco_mae": row["mae"], "n": row["n"]}
-    for row in by_kind:
-        cv_summary[row["kind"]][row["band"]] = {"loco_mae": row["mae"], "n": row["n"]}
-    size_laws = _fit_size_laws([normalize_sixteen(p) for p in _anchor_points()])
-    data = {
-        "curve": "scale-precision-v1",
+    for row in summarize(cv["lofo"], keys=("task",)):
+        cv_summary[row["task"]][row["band"]] = {"lofo_mae": row["mae"], "n": row["n"]}
+    for row in summarize(cv["lofo"], keys=("kind",)):
+        cv_summary[row["kind"]][row["band"]] = {"lofo_mae": row["mae"], "n": row["n"]}
+    size_laws = _fit_size_laws([normalize(p) for p in _anchor_points()])
+    coefs = law.to_coefficients()
+    beta_sd = _coefficient_sd(coefs, "beta")
+    return {
+        "curve": "scale-precision-v2",
         "versions": {
             "advisor": _advisor_version(),
             "numpy": np.__version__,
@@ -916,19 +1230,65 @@ def build(measurement_paths: Sequence[Any] | None = None, n_bootstrap: int = 60)
             "quantized_points": len(records),
             "published_points": sum(1 for r in records if r["origin"] == "published"),
             "measured_points": sum(1 for r in records if r["origin"] == "measured"),
+            "paired_with_a_higher_bit_file": sum(
+                1 for r in records if r.get("ref_bits_per_weight") is not None
+            ),
             "models": len(set(groups)),
+            "families": len({r["family"] for r in records}),
             "sixteen_bit_points": len(sixteen),
         },
-        "cv": {"loco": _rounded(loco), "lomo": _rounded(lomo), "loco_by_kind": _rounded(by_kind)},
+        "cv": {
+            "lofo": _rounded(lofo),
+            "lomo": _rounded(lomo),
+            "lofo_by_task": _rounded(lofo_task),
+        },
         "cv_summary": _rounded(cv_summary),
-        "degradation": _rounded(law.to_coefficients()),
+        "degradation": _rounded(coefs),
+        "method_offsets_from_requantized_ladders": _rounded(offsets),
+        "coefficient_sd": _rounded({"beta": beta_sd, "alpha": _coefficient_sd(coefs, "alpha")}),
         "size_laws": {f"{f}|{t}": _rounded(v) for (f, t), v in sorted(size_laws.items())},
         "anchors": [[a, t, round(v, 4), s] for a, t, v, s in _published_anchor_table()],
     }
-    return data
+
+
+def fit_method_offsets(
+    law: DegradationLaw, requant: Sequence[dict[str, Any]], sd: float = 0.5
+) -> dict[str, float]:
+    """Offsets of methods only re-quantized ladders inform (bitsandbytes' int8/nf4/fp4),
+    with every other coefficient of ``law`` held: each ladder family gets its own level
+    (its base is not real 16-bit weights), set by its llama.cpp rungs whose law is known;
+    the bitsandbytes rungs of the same base then place their methods against it. Adds
+    the offsets to ``law`` (with ``sd`` as their thin-level uncertainty); returns them."""
+    new = sorted(
+        {f"method:{method_key(r['method'])}" for r in requant} - set(law.names_) - {"method:rtn"}
+    )
+    families = sorted({f"family:{r['family']}" for r in requant} - set(law.names_))
+    if not new or len(requant) < 4:
+        return {}
+    names = [*law.names_, *new, *families]
+    w0 = np.concatenate([law.coef_, np.zeros(len(new) + len(families))])
+    free = np.array([n in set(new) | set(families) for n in names])
+    y = np.array([r["score"] for r in requant], dtype=float)
+    design = _design(requant, names, law.log_tpp_ref_)
+    solver = DegradationLaw(family_penalty=0.5, task_penalty=law.task_penalty)
+    solver.cell_scale_ = {}
+    w = solver._solve(design, y, law._arrays(requant), names, w0, free=free)
+    law.names_ = names
+    law.coef_ = w
+    k = len(names) - len(law.cov_)
+    law.cov_ = np.pad(np.atleast_2d(law.cov_), ((0, k), (0, k)))
+    law.thin_ = {**law.thin_, **{n: sd for n in new}}
+    return {n: float(w[names.index(n)]) for n in new + families}
+
+
+def _coefficient_sd(coefs: Mapping[str, Any], name: str) -> float:
+    i = coefs["names"].index(name)
+    return float(math.sqrt(max(coefs["cov"][i][i], 0.0)))
 
 
 def _anchor_points() -> list[dict[str, Any]]:
+    """16-bit points for the size laws: one per (model, task), keyed by family and the
+    model's deployed variant, so base and instruct scores never share a law."""
     from advisor import profiles
 
     archs = profiles.architectures()
@@ -939,17 +1299,11 @@ def _anchor_points() -> list[dict[str, Any]]:
         if info is None or info[0] == "ppl":
             continue
         points.append(
-            {"model": arch_id, "family": arch.family_key, "params": arch.params_total,
-             "task": task, "score": value, "method": "float", "bits_per_weight": 16.0}
+            {"model": arch_id, "family": f"{arch.family_key}@{arch.deploy_variant}",
+             "params": arch.params_total, "task": task, "score": value, "method": "float",
+             "bits_per_weight": 16.0}
         )  # fmt: skip
     return points
-
-
-def normalize_sixteen(point: Mapping[str, Any]) -> dict[str, Any]:
-    r = normalize(point)
-    if r is None:
-        raise ValueError(f"bad 16-bit point {point!r}")
-    return r
 
 
 def _advisor_version() -> str:

@@ -4,21 +4,25 @@ The model (fitted by ``advisor fit``, see ``docs/curves.md``)::
 
     score = floor + (anchor - floor) * exp(-x)        accuracy (floor = chance, or 0)
     ppl   = anchor * exp(x)                           perplexity
-    ln x  = theta[kind] + tau[task] + eta[method] + phi[family]
-            - u[method group] * (bits_per_weight - 4)
+    ln x  = theta[kind] + tau[task] + eta[method] + kappa[tool] + phi[family]
+            - (u[group] + u[kind] + u[task]) * (bits - 4) + c[group] * min(bits - 4, 0)^2
             - alpha * ln(N / 1e10) + beta * ln(tokens per parameter / ref)
 
-``anchor`` is the model's 16-bit score on the task (published or measured; else the
-family's size law, a logistic in log N between the floor and 100). ``x`` is the share of
-effective parameters lost to quantization, ``exp(-bits/gamma)`` with ``u = 1/gamma``
-(Kumar et al. 2024), shrinking with N and growing with training tokens per parameter
-(Ouyang et al. 2024). ``ln x`` is linear in the coefficients, so an interval on it
-(bootstrap covariance over models) maps monotonically onto the score.
+``anchor`` is the model's 16-bit score on the task (measured, published, or the family's
+size law). ``x`` is the share of effective parameters lost to quantization,
+``exp(-bits/gamma)`` with ``u = 1/gamma`` (Kumar et al. 2024), shrinking with N and
+growing with training tokens per parameter (Ouyang et al. 2024). ``bits`` is the effective
+bits/weight of the repeating layers. ``group`` is the method family sharing a slope
+(round-to-nearest and its refinements; llama.cpp's types), ``tool`` how a GGUF file was
+made (plain llama.cpp, with an importance matrix / optimized scales, AutoRound).
 
-This module is pure Python: it loads the committed coefficients
-(``measurements/curves.json``) and evaluates them with :mod:`math`, so ranking 1,500
-configs costs microseconds each. Fitting (numpy, scipy, scikit-learn) lives in
-:mod:`advisor.curves.fitting` and is imported only by :func:`fit` and ``advisor fit``.
+``ln x`` is linear in the coefficients, so an interval on it (the bootstrap covariance
+over models) maps monotonically onto the score; a noise term per (method group, task
+kind, bit band), calibrated on leave-one-family-out residuals, widens it to a 90 %
+interval.
+
+This module is pure Python: it evaluates coefficients (``measurements/curves.json``, or a
+fresh fit) with :mod:`math`, so ranking 1,500 configs costs microseconds each.
 """
 
 from __future__ import annotations
@@ -29,13 +33,40 @@ from typing import Any
 
 PARAMS_REF = 1e10  # N is measured relative to 10B parameters
 BITS_REF = 4.0  # bits are measured relative to 4 bits/weight
-# Method → the slope group whose u = 1/gamma it shares; bitsandbytes has no published
-# grid, so it borrows round-to-nearest's law (nf4/int8 are blockwise RTN) and says so.
-METHOD_PROXY = {"bnb": "rtn"}
+# Methods with no grid of their own borrow a method's law and say so.
+METHOD_PROXY = {"bnb": "bnb-nf4"}
+# Method → the slope group whose u = 1/gamma and curvature it shares. Blockwise
+# round-to-nearest formats (bitsandbytes, MXFP4, FP8, NVFP4) and the calibrated methods
+# that refine it (GPTQ, AWQ) share one; llama.cpp's types another; the secondary-source
+# RTN ladder (transformerx) is kept apart (far harsher than llama.cpp at the same layout).
 SLOPE_GROUP = {
-    "rtn": "rtn", "gptq": "rtn", "awq": "rtn", "rtn-simple": "rtn-simple",
+    "rtn": "rtn", "gptq": "rtn", "awq": "rtn", "bnb-int8": "rtn", "bnb-nf4": "rtn",
+    "bnb-fp4": "rtn", "mxfp4": "rtn", "fp8": "rtn", "nvfp4": "rtn",
+    "rtn-simple": "rtn-simple",
     "gguf-legacy": "gguf", "gguf-k": "gguf", "gguf-i": "gguf",
 }  # fmt: skip
+METHODS = tuple(SLOPE_GROUP)
+# How a GGUF file was made: "plain" llama.cpp rounding is the reference level.
+TOOLS = ("plain", "imatrix", "autoround")
+KINDS = ("mc", "cloze", "gen", "ppl")
+
+
+def method_key(method: str) -> str:
+    """A method name as the law spells it (case-insensitive; aliases resolved)."""
+    key = method.strip().lower()
+    return METHOD_PROXY.get(key, key)
+
+
+def band(bits: float) -> str:
+    """Reporting band of a nominal bit-width: '>=4', '3' or '2' (2 and below)."""
+    return ">=4" if bits >= 4 else ("3" if bits >= 3 else "2")
+
+
+def _index(deg: Mapping[str, Any]) -> Mapping[str, int]:
+    found = deg.get("_index")
+    if found is None:
+        return {n: i for i, n in enumerate(deg["names"])}
+    return found  # type: ignore[no-any-return]
 
 
 def feature_parts(
@@ -43,49 +74,97 @@ def feature_parts(
 ) -> tuple[dict[str, float], list[str], float, list[str]]:
     """The bit-independent features of ``ln x``, the names multiplied by ``-(bits - 4)``,
     the extra variance of levels the fit has not seen (or barely), and notes."""
-    index = deg["_index"] if "_index" in deg else {n: i for i, n in enumerate(deg["names"])}
+    index = _index(deg)
     notes: list[str] = []
     extra_var = 0.0
-    method = point["method"]
-    proxy = METHOD_PROXY.get(method, method)
-    if proxy != method:
-        notes.append(f"{method} has no published grid: uses the {proxy} law")
-    fixed: dict[str, float] = {f"kind:{point['kind']}": 1.0}
-    slope = [f"u:{SLOPE_GROUP[proxy]}", f"ukind:{point['kind']}"]  # no ukind for "mc"
+    method = method_key(str(point["method"]))
+    group = SLOPE_GROUP[method]
+    kind = point["kind"]
+    fixed: dict[str, float] = {f"kind:{kind}": 1.0}
+    slope = [f"u:{group}", f"ukind:{kind}"]  # no ukind for "mc": it is the reference
     task_name = f"task:{point['task']}"
     if task_name in index:
         fixed[task_name] = 1.0
         slope.append(f"utask:{point['task']}")
     else:
-        extra_var += deg["sd_task"] ** 2
-        notes.append(f"no quantized {point['task']} data: uses the {point['kind']} average")
-    method_name = f"method:{proxy}"
-    if method_name in index:
-        fixed[method_name] = 1.0
+        extra_var += float(deg["sd_task"]) ** 2
+        notes.append(f"no quantized {point['task']} data: uses the {kind} average")
+    method_name = f"method:{method}"
+    if method_name in index or method == "rtn":
+        if method_name in index:
+            fixed[method_name] = 1.0
+    else:
+        extra_var += float(deg.get("sd_method", deg["sd_family"])) ** 2
+        notes.append(f"{method} has no quantized evidence: uses its group's ({group}) law")
+    tool = point.get("tool")
+    tools = deg.get("tools", {}).get(group, {})
+    if tool in TOOLS and f"tool:{tool}" in index:
+        fixed[f"tool:{tool}"] = 1.0
+    elif tool is None and tools:
+        # A file whose maker is unknown: the common files are made with an importance
+        # matrix or optimized scales (the tools' average; their spread joins the interval).
+        for name, share in tools.get("shares", {}).items():
+            if f"tool:{name}" in index:
+                fixed[f"tool:{name}"] = float(share)
+        extra_var += float(tools.get("var", 0.0))
+    file_type = format_of(point)
+    if file_type is not None and f"format:{file_type}" in index:
+        fixed[f"format:{file_type}"] = 1.0  # the type's own tensor mix (_S/_M/_L)
     family_name = f"family:{point.get('family')}"
     if family_name in index:
         fixed[family_name] = 1.0
-    else:
-        extra_var += deg["sd_family"] ** 2
+    # An unseen family's spread is in the noise calibrated on leave-one-family-out errors.
     thin = deg.get("thin", {})
     for name in (task_name, method_name):
         if name in thin:  # a level seen on fewer than 3 models: its bootstrap spread is too small
             extra_var += thin[name] ** 2
-    fixed["alpha"] = -math.log(point["params"] / PARAMS_REF)
+    fixed["alpha"] = -math.log(float(point["params"]) / PARAMS_REF)
     tokens = point.get("training_tokens")
     if tokens:
-        fixed["beta"] = math.log(tokens / point["params"]) - deg["log_tpp_ref"]
+        fixed["beta"] = math.log(float(tokens) / float(point["params"])) - float(deg["log_tpp_ref"])
     return fixed, slope, extra_var, notes
+
+
+def format_of(point: Mapping[str, Any]) -> str | None:
+    """The llama.cpp file type of a GGUF point: its ``format``, else the type whose body
+    bits/weight it names (a query may give only method and bits)."""
+    method = method_key(str(point["method"]))
+    if not method.startswith("gguf"):
+        return None
+    name = point.get("format")
+    if name:
+        return str(name).upper()
+    bpw = float(point["bits_per_weight"])
+    return _GGUF_BODY_BITS.get((method, round(bpw, 2)))
+
+
+def _gguf_body_bits() -> dict[tuple[str, float], str]:
+    from advisor.profiles.formats import GGUF_FILE_TYPES, get_format
+
+    out: dict[tuple[str, float], str] = {}
+    for name in GGUF_FILE_TYPES:
+        fmt = get_format(name)
+        out.setdefault((fmt.method, round(fmt.body_bpw, 2)), fmt.name.upper())
+    return out
+
+
+_GGUF_BODY_BITS = _gguf_body_bits()
+
+
+def _curvature_name(deg: Mapping[str, Any], method: str) -> str:
+    name = f"curv:{SLOPE_GROUP[method_key(method)]}"
+    return name if name in _index(deg) else "curvature"
 
 
 def features(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, float]:
     """The full sparse feature vector of ``ln x`` for one point (used by the fit)."""
     fixed, slope, _, _ = feature_parts(deg, point)
-    db = point["bits_per_weight"] - BITS_REF
+    db = float(point["bits_per_weight"]) - BITS_REF
     feats = dict(fixed)
     for name in slope:
-        feats[name] = -db
-    feats["curvature"] = min(db, 0.0) ** 2  # below 4 bits damage grows faster than exp
+        feats[name] = feats.get(name, 0.0) - db
+    # Below 4 bits damage grows faster than exponentially (RTN W2 collapses to chance).
+    feats[_curvature_name(deg, point["method"])] = min(db, 0.0) ** 2
     return feats
 
 
@@ -97,25 +176,59 @@ def _quad(
     return sum(va * vb * cov[i][j] for i, va in ia for j, vb in ib)
 
 
-def _linear(deg: dict[str, Any], point: Mapping[str, Any]) -> tuple[float, float, list[str]]:
-    """``ln x``, its variance (bootstrap covariance + unseen levels) and notes.
+def _extrapolation(deg: Mapping[str, Any], point: Mapping[str, Any]) -> tuple[float, list[str]]:
+    """Extra ln-x variance, and a flag, for a point outside the range the group was fitted
+    on (bits, size, training tokens per parameter)."""
+    ranges = deg.get("ranges", {}).get(SLOPE_GROUP[method_key(str(point["method"]))])
+    if not ranges:
+        return 0.0, []
+    flags: list[str] = []
+    sd = 0.0
+    bpw = float(point["bits_per_weight"])
+    lo, hi = ranges["bits_per_weight"]
+    if bpw < lo:
+        sd += 0.8 * (lo - bpw)
+        flags.append(f"{bpw:.2f} bits/weight is below the fitted range ({lo:.2f}–{hi:.2f})")
+    params = float(point["params"])
+    plo, phi = ranges["params"]
+    if not plo / 2 <= params <= phi * 2:
+        sd += 0.3 * abs(math.log10(params / (plo if params < plo else phi)))
+        flags.append(f"{params / 1e9:.3g}B parameters is outside the fitted sizes")
+    tokens = point.get("training_tokens")
+    if tokens and ranges.get("tokens_per_param"):
+        tlo, thi = ranges["tokens_per_param"]
+        tpp = float(tokens) / params
+        if not tlo / 2 <= tpp <= thi * 2:
+            sd += 0.3 * abs(math.log10(tpp / (tlo if tpp < tlo else thi)))
+            flags.append(f"{tpp:,.0f} training tokens per parameter is outside the fitted range")
+    if flags:
+        flags.append("interval widened")
+    return sd * sd, flags
 
-    Everything but the bits is cached per (kind, task, method, family, size, tokens), so a
-    call costs a handful of multiplications: ``var`` is a quadratic in ``bits - 4``.
+
+def _linear(
+    deg: dict[str, Any], point: Mapping[str, Any]
+) -> tuple[float, float, list[str], list[str]]:
+    """``ln x``, its variance (bootstrap covariance + unseen levels + extrapolation),
+    notes and flags.
+
+    Everything but the bits is cached per (kind, task, method, tool, family, size, tokens),
+    so a call costs a handful of multiplications: ``var`` is a quadratic in ``bits - 4``.
     """
-    key = (point["kind"], point["task"], point["method"], point.get("family"),
-           point["params"], point.get("training_tokens"))  # fmt: skip
+    key = (point["kind"], point["task"], point["method"], point.get("tool"), point.get("family"),
+           point["params"], point.get("training_tokens"), format_of(point))  # fmt: skip
     cache = deg.setdefault("_cache", {})
     parts = cache.get(key)
     if parts is None:
-        index = deg["_index"] if "_index" in deg else {n: i for i, n in enumerate(deg["names"])}
+        index = _index(deg)
         w, cov = deg["w"], deg["cov"]
         fixed, slope, extra_var, notes = feature_parts(deg, point)
         e1 = {n: 1.0 for n in slope}
-        e2 = {"curvature": 1.0}
+        curv = _curvature_name(deg, point["method"])
+        e2 = {curv: 1.0}
         z0 = sum(w[index[n]] * v for n, v in fixed.items() if n in index)
         w1 = sum(w[index[n]] for n in slope if n in index)
-        w2 = w[index["curvature"]] if "curvature" in index else 0.0
+        w2 = w[index[curv]] if curv in index else 0.0
         q = (
             _quad(index, cov, fixed, fixed),
             _quad(index, cov, e1, e1),
@@ -126,15 +239,16 @@ def _linear(deg: dict[str, Any], point: Mapping[str, Any]) -> tuple[float, float
         )
         parts = cache[key] = (z0, w1, w2, q, extra_var, notes)
     z0, w1, w2, (a, b, c, d, e, g), extra_var, notes = parts
-    db = point["bits_per_weight"] - BITS_REF
+    db = float(point["bits_per_weight"]) - BITS_REF
     t1, t2 = -db, min(db, 0.0) ** 2
     z = z0 + t1 * w1 + t2 * w2
     var = a + t1 * t1 * b + t2 * t2 * c + 2 * (t1 * d + t2 * e + t1 * t2 * g)
-    return z, max(var, 0.0) + extra_var, notes
+    outside, flags = _extrapolation(deg, point)
+    return z, max(var, 0.0) + extra_var + outside, list(notes), flags
 
 
-def _score(kind: str, anchor: float, floor: float, z: float) -> float:
-    x = math.exp(min(z, 50.0))
+def score_from(kind: str, anchor: float, floor: float, x: float) -> float:
+    """The score at damage ``x``: accuracy saturates towards the floor, perplexity grows."""
     if kind == "ppl":
         return anchor * math.exp(min(x, 10.0))
     if anchor <= floor:
@@ -142,41 +256,65 @@ def _score(kind: str, anchor: float, floor: float, z: float) -> float:
     return floor + (anchor - floor) * math.exp(-x)
 
 
-def band(bits: float) -> str:
-    """Reporting band of a nominal bit-width: '>=4', '3' or '2' (2 and below)."""
-    return ">=4" if bits >= 4 else ("3" if bits >= 3 else "2")
+def _score(kind: str, anchor: float, floor: float, z: float) -> float:
+    return score_from(kind, anchor, floor, math.exp(min(z, 50.0)))
+
+
+def noise_group(point: Mapping[str, Any]) -> str:
+    """The method group a point's noise is calibrated in; plain-rounded llama.cpp files
+    (no importance matrix) scatter far more at 2-3 bits, so they get cells of their own."""
+    group = SLOPE_GROUP[method_key(str(point["method"]))]
+    return f"{group}-plain" if group == "gguf" and point.get("tool") == "plain" else group
+
+
+def noise_for(deg: Mapping[str, Any], point: Mapping[str, Any]) -> float:
+    """The calibrated noise (points of accuracy, or % of ln perplexity) for the point's
+    cell: method group × task kind × bit band, for a family the fit has seen or not."""
+    kind = point["kind"]
+    group = noise_group(point)
+    cell = band(point.get("bits") or point["bits_per_weight"])
+    seen = f"family:{point.get('family')}" in _index(deg)
+    table = deg["noise"].get("seen" if seen else "unseen", deg["noise"])
+    for key in (f"{group}|{kind}|{cell}", f"{group}|{cell}", f"{kind}|{cell}", kind):
+        if key in table:
+            return float(table[key])
+    return 0.0
 
 
 def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
-    """Mean and interval of one config, in pure Python.
+    """Mean and 90 % interval of one config, in pure Python.
 
     ``point`` needs ``kind``, ``task``, ``floor``, ``anchor``, ``method``,
-    ``bits_per_weight``, ``params``; ``family``, ``training_tokens``, ``bits`` (nominal,
-    for the noise band) and ``anchor_sd`` (uncertainty of an anchor that was itself
-    predicted) are optional.
+    ``bits_per_weight``, ``params``; ``family``, ``training_tokens``, ``tool``, ``format``,
+    ``bits`` (nominal, for the noise band) and ``anchor_sd`` (uncertainty of an anchor
+    that is itself measured or predicted) are optional.
+
+    The coefficients' uncertainty enters through the slope of the score in ``ln x`` (the
+    delta method): where the damage is tiny (8-bit files) an uncertain slope moves the
+    score by little, where it is large (2-bit files) by much. The calibrated noise and the
+    anchor's own uncertainty add to it.
     """
     kind, anchor, floor = point["kind"], float(point["anchor"]), float(point["floor"])
-    q = deg["z_q"]
-    if point["method"] == "float":
-        mean = low = high = anchor
-        notes: list[str] = []
-        sz = 0.0
-    else:
-        z, var, notes = _linear(deg, point)  # type: ignore[arg-type]
-        sz = math.sqrt(var)
-        mean = _score(kind, anchor, floor, z)
-        # Accuracy falls as z rises (the upper z bound gives the lower score); perplexity rises.
-        a, b = _score(kind, anchor, floor, z + q * sz), _score(kind, anchor, floor, z - q * sz)
-        low, high = (b, a) if kind == "ppl" else (a, b)
-    nominal = point.get("bits") or point["bits_per_weight"]
-    noise = deg["noise"].get(f"{kind}|{band(nominal)}", deg["noise"].get(kind, 0.0))
-    if point["method"] == "float":
-        noise = 0.0
+    q = float(deg["z_q"])
+    notes: list[str] = []
+    flags: list[str] = []
     anchor_sd = float(point.get("anchor_sd") or 0.0)
-    spread = q * math.hypot(noise, anchor_sd)
-    if kind == "ppl":
-        factor = math.exp(spread / 100.0)  # ppl noise is in percent of ln(ppl)
-        low, high = low / factor, high * factor
+    if point["method"] == "float":
+        mean, sz, noise, x = anchor, 0.0, 0.0, 0.0
     else:
-        low, high = max(0.0, low - spread), min(100.0, high + spread)
-    return {"mean": mean, "low": low, "high": high, "sd_lnx": sz, "notes": notes}
+        z, var, notes, flags = _linear(deg, point)  # type: ignore[arg-type]
+        sz = math.sqrt(var)
+        x = math.exp(min(z, 50.0))
+        mean = score_from(kind, anchor, floor, x)
+        noise = noise_for(deg, point)
+    if kind == "ppl":
+        # In ln(ppl): the damage is x, its slope in ln x is x; noise is % of ln(ppl).
+        half = q * math.sqrt((x * sz) ** 2 + (noise / 100.0) ** 2 + (anchor_sd / 100.0) ** 2)
+        low, high = mean * math.exp(-half), mean * math.exp(half)
+    else:
+        slope = (anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0
+        half = q * math.sqrt((slope * sz) ** 2 + noise**2 + anchor_sd**2)
+        low, high = max(0.0, mean - half), min(100.0, mean + half)
+    return {
+        "mean": mean, "low": low, "high": high, "sd_lnx": sz, "notes": notes, "flags": flags,
+    }  # fmt: skip

@@ -42,7 +42,8 @@ def anchor_for(arch: Architecture, task: str, data: Mapping[str, Any]) -> Anchor
     published = published_anchor_index(data).get(key)
     if published is not None:
         return Anchor(published[0], 0.0, published[1], "published")
-    law = size_law_anchor(data, arch.family_key, task, float(arch.params_total))
+    family = f"{arch.family_key}@{arch.deploy_variant}"
+    law = size_law_anchor(data, family, task, float(arch.params_total))
     if law is None:
         return None
     return Anchor(law[0], law[1], law[2], "size law")

@@ -43,11 +43,8 @@ VARIANTS = ("instruct", "base", "any")
 
 
 def variant_of(arch: Architecture) -> str:
-    """ "base" or "instruct" (chat, it, reasoning and distilled models are deployed the
-    same way): the catalogue's ``variant`` column, else read from the model id."""
-    if arch.variant:
-        return "base" if arch.variant == "base" else "instruct"
-    return "instruct" if _INSTRUCT_MARKERS.search(arch.model_id) else "base"
+    """ "base" or "instruct" (see :attr:`Architecture.deploy_variant`)."""
+    return arch.deploy_variant
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ def caller_evidence(points: Sequence[Mapping[str, Any]], task: str) -> CallerEvi
         stderr = _number(point, "stderr", where)
         n = point.get("n")
         label = str(point.get("source") or "your point")
+        names: tuple[str, ...]
         if fmt is None:
             anchors[arch.model_id] = Anchor(score, stderr or 0.0, f"{label} (16-bit)", "measured")
             names = SIXTEEN_BIT_CANDIDATES
