@@ -343,3 +343,16 @@ def test_dead_claimant_is_taken_over(tmp_path: Path) -> None:
     far = Claimant(1, "another-host", "x", 0.0, "plan-far", me.expires)
     assert far.alive()  # another host: trusted until it expires
     assert not Claimant(1, "another-host", "x", 0.0, "plan-far", 0.0).alive()
+
+
+def test_ctrl_c_waits_until_the_record_is_whole() -> None:
+    import signal
+
+    from advisor.measure.store import _signals_deferred
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt), _signals_deferred():
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C between two writes of one record
+        reached_end = True  # ...the record still gets written whole
+    assert reached_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -373,6 +373,29 @@ def write_all(fd: int, data: bytes, write: Callable[[int, memoryview], int] = os
         view = view[written:]
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until a record is whole: Python raises KeyboardInterrupt
+    between bytecodes, which could fall between two writes of one record. In the main
+    thread only (where Python runs signal handlers)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    held = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda n, _f: pending.append(n)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
+
+
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):  # not every filesystem lets a folder be fsynced
         dfd = os.open(folder, os.O_RDONLY)
@@ -528,17 +551,21 @@ def append(path: str | os.PathLike[str], m: Measurement) -> None:
             if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn tail: move it aside
                 quarantine_tail(p)
                 size = os.fstat(fd).st_size
-            try:
-                write_all(fd, line)
-                os.fsync(fd)
-            except OSError as exc:
-                with contextlib.suppress(OSError):  # never leave half a record behind
-                    os.ftruncate(fd, size)
+            failed: OSError | None = None
+            with _signals_deferred():  # the record, or the cut back, is whole
+                try:
+                    write_all(fd, line)
                     os.fsync(fd)
+                except OSError as exc:
+                    failed = exc
+                    with contextlib.suppress(OSError):  # never leave half a record behind
+                        os.ftruncate(fd, size)
+                        os.fsync(fd)
+            if failed is not None:
                 raise StoreWriteError(
-                    f"could not write a record to {p}: {exc.strerror or exc}; the store is "
-                    "unchanged and takes new records once that is fixed"
-                ) from exc
+                    f"could not write a record to {p}: {failed.strerror or failed}; the store "
+                    "is unchanged and takes new records once that is fixed"
+                ) from failed
         finally:
             os.close(fd)
         if created:
