@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     data = gather(args.task)
     if args.json:
-        print_json(data)
+        print_json(data, command="findings")
         return 0
     render(data, args.pairs)
     return 0
@@ -42,6 +42,14 @@ def _wins(rows: list[dict[str, Any]], keys: list[str], title: str) -> Any:
     for col in ("pairs", "larger wins", "median margin", "worst", "best"):
         table.add_column(col, justify="right")
     for r in rows:
+        if r["pairs"] <= 2:  # no share, median or extremes of one or two numbers
+            margins = sorted({r["worst_margin"], r["best_margin"]})
+            table.add_row(
+                *(str(r[k]) for k in keys), "one pair" if r["pairs"] == 1 else "two pairs",
+                f"{r['larger_wins']} of {r['pairs']}",
+                ", ".join(f"{m:+.1f}" for m in margins), "", "",
+            )  # fmt: skip
+            continue
         table.add_row(
             *(str(r[k]) for k in keys), str(r["pairs"]),
             f"{r['larger_wins']} ({r['win_rate']:.0%})", f"{r['median_margin']:+.1f}",
@@ -104,6 +112,7 @@ def render(data: dict[str, Any], show_pairs: bool) -> None:
     out.print(table)
     if ppl["median_spearman"] is not None:
         out.print(f"median ρ = {ppl['median_spearman']:+.2f} over {ppl['n']} model × task cells")
+    render_local(data["local_ladders"], out)
     if show_pairs:
         table = Table(title="equal-memory pairs", header_style="bold", pad_edge=False)
         for col in ("task", "larger", "GB", "score", "smaller", "GB ", "score ", "margin"):
@@ -120,3 +129,117 @@ def render(data: dict[str, Any], show_pairs: bool) -> None:
                 f"{p['margin']:+.1f}",
             )
         out.print(table)
+
+
+def _pm(value: float | None, se: float | None, digits: int = 1, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return text + (f" ± {se:.{digits}f}" if se is not None else "")
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def render_local(local: dict[str, Any], out: Any) -> None:
+    """Claim 4: our own ladders (measured here, every number with its n and se)."""
+    from rich.table import Table
+
+    out.print(
+        "\n[bold]5. Our own ladders, measured here[/] (llama.cpp on this machine's CPU; "
+        "scores ± standard error; accuracy in %)"
+    )
+    eq = local["equal_size"]
+    if eq:
+        out.print(
+            f"Equal file size: the larger model at < 7.5 bits/weight vs the smaller at 8–16 "
+            f"(larger file ≤ {local['memory_slack']:.0%} of the smaller); difference = larger − "
+            "smaller on the same items, paired se, McNemar exact p (0/1 scores)"
+        )
+        table = Table(header_style="bold", pad_edge=False)
+        for col in ("task", "larger (GB)", "score", "smaller (GB)", "score ", "difference",
+                    "p", "n", "verdict"):  # fmt: skip
+            table.add_column(col, justify="left" if col in {"task", "verdict"} else "right")
+        for r in sorted(eq, key=lambda r: (r["task"], r["larger"], r["smaller"])):
+            digits = 1 if r["higher_is_better"] else 3
+            table.add_row(
+                r["task"], f"{r['larger']} ({r['larger_gb']:.2f})",
+                _pm(r["larger_score"], r["larger_se"], digits),
+                f"{r['smaller']} ({r['smaller_gb']:.2f})",
+                _pm(r["smaller_score"], r["smaller_se"], digits),
+                _pm(r["diff"], r["se"], digits, sign=True) + ("" if r["paired"] else " (unpaired)"),
+                _p(r["p"]), str(r["n"]), r["verdict"],
+            )  # fmt: skip
+        out.print(table)
+    else:
+        out.print("No family measured here at two sizes yet (benchmarks/sweep_qwen_coder.sh).")
+    first = local["degrades_first"]
+    if first:
+        out.print("\nWhat degrades first (share of the above-floor score of the top rung kept):")
+        for r in first:
+            order = ", ".join(f"{t} {k:.0%}" for t, k in r["order"])
+            out.print(f"  {r['model']} {r['format']}: {order}")
+    deg = local["degradation"]
+    if deg:
+        formats = sorted({r["format"] for r in deg}, key=lambda f: -max(
+            (x["bits_per_weight"] or 0) for x in deg if x["format"] == f))  # fmt: skip
+        table = Table(title="change vs the model's top rung (points ± se; perplexity as is)",
+                      title_justify="left", header_style="bold", pad_edge=False)  # fmt: skip
+        table.add_column("model")
+        table.add_column("task")
+        table.add_column("top")
+        for f in formats:
+            table.add_column(f, justify="right")
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in deg:
+            cells.setdefault((r["model"], r["task"]), {"top": r["top"]})[r["format"]] = r
+        for (model, task), row in sorted(cells.items()):
+            table.add_row(model, task, row["top"], *(
+                _pm(row[f]["drop"], row[f]["se"], 1 if row[f]["kept"] is not None or
+                    row[f]["metric"] != "perplexity" else 2, sign=True) if f in row else ""
+                for f in formats))  # fmt: skip
+        out.print(table)
+    prox = local["proxies"]
+    if prox:
+        table = Table(
+            title="Which proxy tracks accuracy across a model's rungs (agreement = Spearman ρ "
+            "signed so +1 orders rungs exactly by accuracy)",
+            title_justify="left", header_style="bold", pad_edge=False,
+        )  # fmt: skip
+        for col in ("model", "task", "rungs", "perplexity", "KLD", "same top"):
+            table.add_column(col, justify="left" if col in {"model", "task"} else "right")
+        cells2: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in prox:
+            c = cells2.setdefault((r["model"], r["task"]), {"rungs": r["rungs"]})
+            c[r["proxy"]] = r["agreement"]
+        for (model, task), c in sorted(cells2.items()):
+            table.add_row(model, task, str(c["rungs"]), *(
+                "-" if c.get(p) is None else f"{c[p]:+.2f}"
+                for p in ("perplexity", "mean_kld", "same_top_p")))  # fmt: skip
+        out.print(table)
+        for s in local["proxy_summary"]:
+            out.print(f"  {s['proxy']}: mean agreement {s['mean_agreement']:+.2f} over "
+                      f"{s['cells']} model × task cells")  # fmt: skip
+    speed = local["speed"]
+    if speed:
+        table = Table(title="Decode and prompt speed per rung (pp512 / tg128, tokens/s, this CPU)",
+                      title_justify="left", header_style="bold", pad_edge=False)  # fmt: skip
+        for col in ("model", "format", "bits/w", "file GB", "pp", "tg", "pp vs top", "tg vs top"):
+            table.add_column(col, justify="left" if col in {"model", "format"} else "right")
+        for r in speed:
+            table.add_row(r["model"], r["format"], f"{r['bits_per_weight']:.2f}",
+                          f"{r['file_gb']:.2f}", f"{r['pp_tokens_per_s']:.0f}",
+                          f"{r['tg_tokens_per_s']:.1f}", f"{r['pp_vs_top']:.2f}×",
+                          f"{r['tg_vs_top']:.2f}×")  # fmt: skip
+        out.print(table)
+    if local["four_bit_sourced"]:
+        out.print(
+            "[dim]Limits: " + ", ".join(local["four_bit_sourced"]) + " are ladders made from "
+            "4-bit files (the only weights on the package index): their 16-bit rung is a "
+            "dequantized base holding 4-bit information, so rungs above ~5 bits cannot differ "
+            "by more than noise and the drop at 2–3 bits is on top of the source's own 4-bit "
+            "loss; each speed figure is one probe on a shared 2-core machine.[/]"
+        )

@@ -7,6 +7,10 @@
    multiple choice vs cloze vs generated math/code).
 3. How well perplexity ranks quantized variants by task accuracy (Spearman rank
    correlation, per model, across formats).
+4. The same questions on our own ladders (:func:`local_ladders`): at equal file size, the
+   larger model at 2–4 bits vs the smaller at 8–16 bits, per task with a paired test on
+   the same items; which tasks degrade first; which proxy (perplexity, KL divergence,
+   top-token agreement) tracks accuracy loss; how quantization moves pp/tg speed.
 """
 
 from __future__ import annotations
@@ -234,6 +238,7 @@ def gather(task_for_predictions: str = "mmlu") -> dict[str, Any]:
     ppl = perplexity_vs_accuracy(points)
     rhos = sorted(r["spearman"] for r in ppl if not math.isnan(r["spearman"]))
     return {
+        "local_ladders": local_ladders(),
         "equal_memory": {
             "memory_slack": MEMORY_SLACK,
             "by_band": win_rates(pairs, ["band"]),
@@ -253,4 +258,313 @@ def gather(task_for_predictions: str = "mmlu") -> dict[str, Any]:
             "median_spearman": rhos[len(rhos) // 2] if rhos else None,
             "n": len(rhos),
         },
+    }
+
+
+# -- 4. our own ladders ------------------------------------------------------------------------
+LOCAL_TASKS_FIRST = ("mmlu", "arc_easy", "humaneval", "arithmetic", "lambada", "lambada_ppl")
+PROXIES = (("perplexity", -1.0), ("mean_kld", -1.0), ("same_top_p", 1.0))
+
+
+def _binom_two_sided(k: int, n: int) -> float:
+    """Exact two-sided sign test: P(X <= k or X >= n - k), X ~ Binomial(n, 1/2)."""
+    if n == 0:
+        return 1.0
+    k = min(k, n - k)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+    return min(1.0, 2 * tail)
+
+
+def _normal_two_sided(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Mean of a - b over the same items, its standard error and a two-sided p-value:
+    McNemar's exact test when every score is 0/1, else the normal approximation of the
+    paired t statistic."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError("a paired difference needs two equally long score lists (n >= 2)")
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    n = len(d)
+    mean = sum(d) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    se = sd / math.sqrt(n)
+    binary = all(x in (0.0, 1.0) for x in (*a, *b))
+    if binary:
+        wins = sum(1 for x in d if x > 0)
+        losses = sum(1 for x in d if x < 0)
+        p = _binom_two_sided(min(wins, losses), wins + losses)
+        test = f"McNemar exact ({wins} vs {losses} discordant)"
+    else:
+        p = _normal_two_sided(mean / se) if se > 0 else (1.0 if mean == 0 else 0.0)
+        test = "paired z"
+    return {"diff": mean, "se": se, "n": n, "p": p, "test": test}
+
+
+def _local_records(paths: Sequence[Any] | None = None) -> list[Any]:
+    from advisor.evidence import store_paths
+    from advisor.measure.store import load_measurements
+
+    out = []
+    for m in load_measurements(list(paths) if paths is not None else store_paths(), warn=False):
+        if m.status != "ok" or m.value is None or not m.model_sha256:
+            continue
+        out.append(m)
+    return out
+
+
+def _rungs(records: Sequence[Any]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(family, backend) -> model -> format -> rung: its file, bits, tasks, speed, KLD."""
+    ladders: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for m in sorted(records, key=lambda r: (r.created, r.n)):
+        model = ladders[(str(m.family).lower(), m.backend)].setdefault(m.model_name, {})
+        rung = model.setdefault(
+            m.format,
+            {"format": m.format, "model": m.model_name, "params": m.params, "tasks": {},
+             "bits_per_weight": m.bits_per_weight, "sha256": m.model_sha256, "speed": {},
+             "file_bytes": None, "kld": {}, "provenance": list(m.provenance)},
+        )  # fmt: skip
+        rung["tasks"][m.task] = m  # later and larger runs replace earlier ones
+        rung["file_bytes"] = m.footprint.get("file_bytes") or rung["file_bytes"]
+        if m.speed.get("gen_tokens_per_s"):
+            rung["speed"] = dict(m.speed)
+        for name in ("mean_kld", "kld_p99", "same_top_p", "mean_delta_p"):
+            if name in (m.metrics or {}):
+                rung["kld"][name] = m.metrics[name].get("value")
+    return ladders
+
+
+def _score(m: Any) -> tuple[float, float | None, bool]:
+    """(value shown, its stderr, higher is better) in the metric table's unit."""
+    from advisor.evidence.metrics import metric_info
+
+    info = metric_info(m.metric)
+    se = None if m.stderr is None else m.stderr * info.stored_scale
+    return m.value * info.stored_scale, se, info.higher_is_better
+
+
+def _file_gb(rung: dict[str, Any]) -> float:
+    if rung["file_bytes"]:
+        return float(rung["file_bytes"]) / 1e9
+    return float(rung["params"] or 0) * float(rung["bits_per_weight"] or 16) / 8 / 1e9
+
+
+def _item_index() -> dict[tuple[str, str, str, str, int, int], Any]:
+    from advisor.measure.tasks.itemlog import read_item_scores, sidecar_paths
+
+    return {row.key: row for row in read_item_scores(sidecar_paths())}
+
+
+def _compare(big: Any, small: Any, items: dict[Any, Any]) -> dict[str, Any]:
+    """Larger-model record minus smaller-model record, paired on items when both have
+    per-item scores on the same items, else from the two standard errors."""
+    from advisor.evidence.metrics import metric_info
+
+    v_big, se_big, hib = _score(big)
+    v_small, se_small, _ = _score(small)
+    key = lambda m: (m.model_sha256, m.backend, m.format, m.task, m.task_version, m.n)  # noqa: E731
+    a, b = items.get(key(big)), items.get(key(small))
+    scale = metric_info(big.metric).stored_scale
+    out: dict[str, Any] = {"larger_score": v_big, "larger_se": se_big, "smaller_score": v_small,
+                           "smaller_se": se_small, "n": min(big.n, small.n),
+                           "higher_is_better": hib}  # fmt: skip
+    if a is not None and b is not None and a.items_sha256 == b.items_sha256 and a.n >= 2:
+        pd = paired_difference(a.scores, b.scores)
+        # Per-item scores are in the stored unit; means of binary scores are the value.
+        out.update(diff=pd["diff"] * scale, se=pd["se"] * scale, p=pd["p"], test=pd["test"],
+                   paired=True)  # fmt: skip
+    else:
+        se = (
+            math.sqrt(se_big**2 + se_small**2)
+            if se_big is not None and se_small is not None
+            else None
+        )
+        z = (v_big - v_small) / se if se else None
+        out.update(diff=v_big - v_small, se=se, p=None if z is None else _normal_two_sided(z),
+                   test="unpaired (no per-item scores)", paired=False)  # fmt: skip
+    sign = 1.0 if hib else -1.0
+    decided = out["se"] is not None and abs(out["diff"]) > 2 * out["se"]
+    out["verdict"] = (
+        ("larger better" if sign * out["diff"] > 0 else "smaller better")
+        if decided
+        else "within noise"
+    )
+    return out
+
+
+def _is_high(rung: dict[str, Any]) -> bool:
+    return rung["format"] in {"F32", "F16", "BF16"} or (rung["bits_per_weight"] or 0) >= 7.5
+
+
+def local_equal_size(ladders: dict[Any, Any], items: dict[Any, Any]) -> list[dict[str, Any]]:
+    """Within each family measured here at two sizes: every (larger model at < 7.5
+    bits/weight, smaller model at 8-16 bits) pair whose larger file is at most
+    ``MEMORY_SLACK`` x the smaller one, compared on every task both were measured on."""
+    rows = []
+    for (family, backend), models in sorted(ladders.items()):
+        sizes = sorted({(r["params"], name) for name, fm in models.items() for r in fm.values()})
+        for big_params, big_name in sizes:
+            for small_params, small_name in sizes:
+                if not big_params or big_params <= 1.2 * (small_params or 0):
+                    continue
+                for big in models[big_name].values():
+                    if _is_high(big):
+                        continue
+                    for small in models[small_name].values():
+                        if not _is_high(small) or _file_gb(big) > _file_gb(small) * MEMORY_SLACK:
+                            continue
+                        for task in sorted(set(big["tasks"]) & set(small["tasks"])):
+                            mb, ms = big["tasks"][task], small["tasks"][task]
+                            if mb.task_version != ms.task_version or task == "kld":
+                                continue
+                            rows.append({
+                                "family": family, "backend": backend, "task": task,
+                                "metric": mb.metric,
+                                "larger": f"{big_name} {big['format']}",
+                                "larger_gb": round(_file_gb(big), 3),
+                                "larger_bpw": big["bits_per_weight"],
+                                "smaller": f"{small_name} {small['format']}",
+                                "smaller_gb": round(_file_gb(small), 3),
+                                "smaller_bpw": small["bits_per_weight"],
+                                **_compare(mb, ms, items),
+                            })  # fmt: skip
+    return rows
+
+
+def local_degradation(ladders: dict[Any, Any], items: dict[Any, Any]) -> list[dict[str, Any]]:
+    """Per model and task, every rung against the model's top rung (most bits/weight):
+    the drop with its (paired) standard error, and the share of the above-floor score
+    kept."""
+    from advisor.evidence.tasks import curve_kind
+
+    rows = []
+    for (family, backend), models in sorted(ladders.items()):
+        for name, rungs in sorted(models.items()):
+            by_bits = sorted(rungs.values(), key=lambda r: -(r["bits_per_weight"] or 0))
+            tasks = sorted({t for r in by_bits for t in r["tasks"]} - {"kld"})
+            for task in tasks:
+                have = [r for r in by_bits if task in r["tasks"]]
+                if len(have) < 2:
+                    continue
+                top = have[0]
+                kind = curve_kind(task, top["tasks"][task].metric)
+                floor = kind[1] if kind and kind[0] != "ppl" else 0.0
+                for r in have[1:]:
+                    cmp = _compare(r["tasks"][task], top["tasks"][task], items)
+                    above = cmp["smaller_score"] - floor
+                    # Shares of a skill barely above chance are noise: none below 10 points.
+                    kept = (cmp["larger_score"] - floor) / above if above >= 10 else None
+                    rows.append({
+                        "family": family, "backend": backend, "model": name, "task": task,
+                        "metric": top["tasks"][task].metric, "top": top["format"],
+                        "format": r["format"], "bits_per_weight": r["bits_per_weight"],
+                        "score": cmp["larger_score"], "top_score": cmp["smaller_score"],
+                        "drop": cmp["diff"], "se": cmp["se"], "p": cmp["p"],
+                        "paired": cmp["paired"], "n": cmp["n"],
+                        "kept": None if kept is None or not cmp["higher_is_better"] else kept,
+                    })  # fmt: skip
+    return rows
+
+
+def degrades_first(rows: Sequence[dict[str, Any]], formats: Sequence[str]) -> list[dict[str, Any]]:
+    """Per model and low rung, accuracy tasks ordered by the share of skill kept."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["format"] in formats and r["kept"] is not None:
+            cells[(r["model"], r["format"])].append(r)
+    out = []
+    for (model, fmt), rs in sorted(cells.items()):
+        rs.sort(key=lambda r: r["kept"])
+        out.append({"model": model, "format": fmt,
+                    "order": [(r["task"], round(r["kept"], 3)) for r in rs]})  # fmt: skip
+    return out
+
+
+def local_proxies(ladders: dict[Any, Any]) -> list[dict[str, Any]]:
+    """Per model and accuracy task, across its rungs: Spearman ρ between accuracy and
+    each proxy (perplexity on LAMBADA, mean KLD and same-top-token % against the top
+    rung). ``agreement`` = ρ signed so that +1 means the proxy orders rungs exactly by
+    accuracy."""
+    rows = []
+    for (_family, _backend), models in sorted(ladders.items()):
+        for name, rungs in sorted(models.items()):
+            proxy_of: dict[str, dict[str, float]] = {p: {} for p, _ in PROXIES}
+            for fmt, r in rungs.items():
+                if "lambada_ppl" in r["tasks"]:
+                    proxy_of["perplexity"][fmt] = r["tasks"]["lambada_ppl"].value
+                for p in ("mean_kld", "same_top_p"):
+                    if r["kld"].get(p) is not None:
+                        proxy_of[p][fmt] = float(r["kld"][p])
+            tasks = sorted({t for r in rungs.values() for t in r["tasks"]}
+                           - {"kld", "lambada_ppl"})  # fmt: skip
+            for task in tasks:
+                acc = {
+                    f: _score(r["tasks"][task])[0] for f, r in rungs.items() if task in r["tasks"]
+                }
+                for proxy, sign in PROXIES:
+                    common = sorted(set(acc) & set(proxy_of[proxy]))
+                    if len(common) < 4:
+                        continue
+                    rho = _spearman([proxy_of[proxy][f] for f in common], [acc[f] for f in common])
+                    agreement = None if math.isnan(rho) else round(sign * rho, 3)
+                    rows.append({"model": name, "task": task, "proxy": proxy, "rungs": len(common),
+                                 "spearman": round(rho, 3), "agreement": agreement})  # fmt: skip
+    return rows
+
+
+def local_speed(ladders: dict[Any, Any]) -> list[dict[str, Any]]:
+    """pp512 / tg128 per rung (the speed probe of the run that measured it) and the
+    ratio to the model's top rung."""
+    rows = []
+    for (_family, backend), models in sorted(ladders.items()):
+        for name, rungs in sorted(models.items()):
+            timed = sorted((r for r in rungs.values() if r["speed"].get("gen_tokens_per_s")),
+                           key=lambda r: -(r["bits_per_weight"] or 0))  # fmt: skip
+            if not timed:
+                continue
+            top = timed[0]
+            for r in timed:
+                pp, tg = r["speed"]["prompt_tokens_per_s"], r["speed"]["gen_tokens_per_s"]
+                rows.append({
+                    "model": name, "backend": backend, "format": r["format"],
+                    "bits_per_weight": r["bits_per_weight"], "file_gb": round(_file_gb(r), 3),
+                    "pp_tokens_per_s": round(pp, 1), "tg_tokens_per_s": round(tg, 2),
+                    "pp_vs_top": round(pp / top["speed"]["prompt_tokens_per_s"], 3),
+                    "tg_vs_top": round(tg / top["speed"]["gen_tokens_per_s"], 3),
+                    "top": top["format"], "threads": r["speed"].get("n_threads"),
+                })  # fmt: skip
+    return rows
+
+
+def local_ladders(paths: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Claim 4 on the measurements of this machine (bundled and the user's store)."""
+    records = _local_records(paths)
+    ladders = _rungs([m for m in records if m.backend == "llama.cpp"])
+    items = _item_index()
+    degradation = local_degradation(ladders, items)
+    proxies = local_proxies(ladders)
+    best: dict[str, list[float]] = defaultdict(list)
+    for r in proxies:
+        if r["agreement"] is not None:
+            best[r["proxy"]].append(r["agreement"])
+    dequantized = sorted({m.model_name for m in records
+                          if any("dequantized" in note for note in m.provenance)})  # fmt: skip
+    return {
+        "memory_slack": MEMORY_SLACK,
+        "equal_size": local_equal_size(ladders, items),
+        "degradation": degradation,
+        "degrades_first": degrades_first(degradation, ("Q3_K_M", "Q2_K")),
+        "proxies": proxies,
+        "proxy_summary": [
+            {
+                "proxy": p,
+                "cells": len(v),
+                "mean_agreement": round(sum(v) / len(v), 3),
+                "median_agreement": round(sorted(v)[len(v) // 2], 3),
+            }
+            for p, v in sorted(best.items())
+        ],
+        "speed": local_speed(ladders),
+        "four_bit_sourced": dequantized,
     }
