@@ -7,6 +7,7 @@ HumanEval/MBPP requests) and from the tiny self-made fixtures in tests/data/task
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -237,3 +238,22 @@ def test_item_scores_sidecar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert row.items_sha256 == itemlog.items_digest(res.item_ids)
     side.write_text(side.read_text() + "garbage\n")
     assert len(itemlog.read_item_scores([side])) == 1  # a damaged line costs only itself
+
+
+def test_smollm2_mmlu_and_humaneval_end_to_end(smollm2_gguf: Path) -> None:
+    """The real model through the real tasks: MMLU's lettered answers, and HumanEval
+    completions generated greedily and run in the sandbox (small limits: seconds)."""
+    pytest.importorskip("llama_cpp")
+    from advisor.measure.backends.llama_cpp import LlamaCppBackend
+
+    with LlamaCppBackend(smollm2_gguf, context_tokens=640).load() as lm:
+        mmlu = load_task("mmlu")
+        res = evaluate(mmlu, lm, load_items(mmlu, 2, 0))
+        assert res.n == 2 and 0 <= res.value <= 1 and len(res.item_scores) == 2
+        assert sum(1 for k in res.metrics if k.startswith("acc[")) == 2  # two subjects
+        he = load_task("humaneval")
+        short = dataclasses.replace(he, format={**he.format, "max_tokens": 48})  # seconds
+        res = evaluate(short, lm, load_items(he, 2, 0))
+    assert res.n == 2 and res.primary_metric == "pass@1"
+    shares = [v["value"] for k, v in res.metrics.items() if k.startswith("programs[")]
+    assert sum(shares) == pytest.approx(1.0)  # every program ran and ended somehow
