@@ -388,3 +388,21 @@ def test_memory_command_prints_rules_and_json() -> None:
     assert help_text.count("(default:") >= 10
     bad = run_cli("memory", "Llama-3.1-8B", "--parallel", "0")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--parallel" in bad.stderr
+
+
+def test_fast_totals_equal_the_per_tensor_recipe() -> None:
+    # the recommender's fast path (classes of equal tensors) must equal the tensor-by-tensor sums
+    from advisor.memory.tensors import quantize, weight_totals
+
+    ftypes = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS", "Q3_K_M",
+              "IQ3_M", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ1_S", "MXFP4"]  # fmt: skip
+    for a in architectures().values():
+        specs = gguf_tensors(a)
+        for ftype in ftypes:
+            per_tensor = quantize(a, ftype)
+            totals = weight_totals(a, ftype)
+            embd = sum(
+                n for s, n in zip(specs, per_tensor.n_bytes, strict=True) if s.part == "token_embd"
+            )
+            assert totals.total == sum(per_tensor.n_bytes), (a.model_id, ftype)
+            assert totals.token_embd == embd and totals.fallback_tensors == sum(per_tensor.fallback)

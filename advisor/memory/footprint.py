@@ -21,7 +21,7 @@ from advisor.memory._base import (
     normalize_backend,
 )
 from advisor.memory.layout import attention_layout
-from advisor.memory.tensors import FTYPE_BASE_TYPE, quantized_tensors
+from advisor.memory.tensors import FTYPE_BASE_TYPE, gguf_tensors, quantize
 from advisor.profiles import Architecture
 from advisor.profiles.formats import Format, get_format
 
@@ -278,9 +278,10 @@ def _breakdown(arch: Architecture, f: Format, backend: str) -> WeightBreakdown:
     ftype = _gguf_ftype(f, backend)
     rows: list[tuple[str, int | None, str, int]]
     if ftype is not None:
+        sizes = quantize(arch, ftype).n_bytes
         rows = [
-            (t.spec.name, t.spec.layer, t.spec.part, t.n_bytes)
-            for t in quantized_tensors(arch, ftype)
+            (spec.name, spec.layer, spec.part, n)
+            for spec, n in zip(gguf_tensors(arch), sizes, strict=True)
         ]
     else:
         rows = _linear_tensor_bytes(arch, f)
@@ -529,12 +530,25 @@ def _llama_footprint(
     settings: lc.LlamaCppSettings,
 ) -> Footprint:
     # Pure and called per config on every re-rank (the TUI re-ranks on each keystroke).
-    from advisor.memory.tensors import fallback_count
+    from advisor.memory.tensors import weight_totals
 
     ftype = _gguf_ftype(f, "llama.cpp") or f.name
-    breakdown = _breakdown(arch, f, "llama.cpp")
+    if settings.n_gpu_layers is None or device == "cpu":
+        # every layer on one device: totals are enough (the fast path over the catalogue)
+        totals = weight_totals(arch, ftype)
+        layers = totals.total - totals.token_embd - totals.output
+        share = (arch.experts_per_token or 0) / arch.n_experts if arch.n_experts else 0.0
+        head = totals.output or totals.token_embd
+        active = layers - totals.experts + int(round(totals.experts * share)) + head
+        breakdown = WeightBreakdown(
+            totals.token_embd, totals.output, (layers,), (totals.experts,), 0, active,
+            "llama.cpp", f.name,
+        )  # fmt: skip
+        n_fb = totals.fallback_tensors
+    else:
+        breakdown = _breakdown(arch, f, "llama.cpp")
+        n_fb = weight_totals(arch, ftype).fallback_tensors
     weights_rule = f"{ftype} per-tensor recipe (llama-quant.cpp): {mib(breakdown.total_bytes)}"
-    n_fb = fallback_count(arch, ftype)
     notes = []
     if n_fb:
         weights_rule += f"; {n_fb} tensors fall back (rows not a multiple of the 256 block)"
@@ -557,8 +571,8 @@ def llama_cpp_footprint(
     """A llama.cpp footprint from weights already broken down (a recipe or a real file)."""
     on_gpu = device != "cpu"
     layout = attention_layout(arch, "llama.cpp", settings.rules.mla_v_cache)
-    kv = lc.kv_cache(arch, context_tokens, kv_cache_type, settings, layout)
-    compute = lc.compute_buffer(arch, context_tokens, settings, on_gpu, layout)
+    kv = lc.kv_cache(arch, context_tokens, kv_cache_type, settings)
+    compute = lc.compute_buffer(arch, context_tokens, settings, on_gpu)
     parts = {"token_embd": breakdown.token_embd_bytes, "output": breakdown.output_bytes,
              "other": breakdown.other_bytes}  # fmt: skip
     placement = lc.place_weights(arch, parts, breakdown.layer_bytes, settings, on_gpu)
@@ -567,8 +581,9 @@ def llama_cpp_footprint(
     notes = list(layout.notes) + list(extra_notes)
     if on_gpu:
         host = placement.host_weight_bytes + compute.host_bytes + compute.output_bytes
-        cpu_layers = set(range(arch.n_layers)) - set(placement.gpu_layers)
-        host += sum(kv.per_layer[i] + kv.state_per_layer[i] for i in cpu_layers)
+        first_gpu = placement.gpu_layers[0] if placement.gpu_layers else arch.n_layers
+        cpu_layers = range(first_gpu)  # -ngl offloads the last layers
+        host += sum(kv.per_layer[:first_gpu]) + sum(kv.state_per_layer[:first_gpu])
         duplicate = (
             placement.device_weight_bytes + placement.host_weight_bytes - breakdown.total_bytes
         )
@@ -589,7 +604,7 @@ def llama_cpp_footprint(
         notes.append("MoE: every expert must be resident; speed follows the active parameters")
     return Footprint(
         weight_bytes=breakdown.total_bytes,
-        kv_bytes=sum(kv.per_layer),
+        kv_bytes=kv.kv_total,
         compute_bytes=compute.total_bytes,
         overhead_bytes=overhead,
         context_tokens=context_tokens,
@@ -597,11 +612,11 @@ def llama_cpp_footprint(
         backend="llama.cpp",
         device=device,
         notes=tuple(notes),
-        state_bytes=sum(kv.state_per_layer),
+        state_bytes=kv.state_total,
         host_bytes=host,
         duplicate_bytes=max(0, duplicate),
         terms=tuple(terms),
-        settings=tuple(sorted(settings.to_dict().items())),
+        settings=settings.items,
         format=breakdown.format,
         method="gguf",
     )

@@ -24,6 +24,7 @@ and the PR that introduced it; the research notes cite the same lines at ec98e20
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from advisor.memory._base import (
     FP16_BYTES,
@@ -135,6 +136,10 @@ class LlamaCppSettings:
     def rules(self) -> LlamaCppEra:
         return LLAMA_CPP_ERAS[self.era]
 
+    @property
+    def items(self) -> tuple[tuple[str, object], ...]:
+        return tuple(sorted(self.to_dict().items()))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "n_parallel": self.n_parallel,
@@ -215,7 +220,16 @@ class KvResult:
     plan: KvPlan
     terms: tuple[Term, ...]
 
+    @property
+    def kv_total(self) -> int:
+        return sum(self.per_layer)
 
+    @property
+    def state_total(self) -> int:
+        return sum(self.state_per_layer)
+
+
+@lru_cache(maxsize=8192)
 def kv_cache(
     arch: Architecture,
     context_tokens: int,
@@ -290,20 +304,21 @@ class ComputeResult:
         return self.device_bytes + self.host_bytes + self.output_bytes
 
 
+@lru_cache(maxsize=4096)
 def _ffn_width(arch: Architecture) -> int:
     """Per-token FFN intermediate width live at once (experts: the ones a token uses)."""
     if arch.n_experts and arch.experts_per_token:
         from advisor.memory.tensors import gguf_tensors
 
-        widths = [t.shape[1] for t in gguf_tensors(arch) if t.name.endswith("ffn_gate_exps.weight")]
-        shared = [
-            t.shape[1] for t in gguf_tensors(arch) if t.name.endswith("ffn_gate_shexp.weight")
-        ]
+        specs = gguf_tensors(arch)
+        widths = [t.shape[1] for t in specs if t.name.endswith("ffn_up_exps.weight")]
+        shared = [t.shape[1] for t in specs if t.name.endswith("ffn_up_shexp.weight")]
         if widths:
             return widths[0] * arch.experts_per_token + (shared[0] if shared else 0)
     return arch.intermediate_size or 4 * arch.hidden_size
 
 
+@lru_cache(maxsize=8192)
 def compute_buffer(
     arch: Architecture,
     context_tokens: int,

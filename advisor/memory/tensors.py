@@ -245,47 +245,112 @@ def _has_ffn(arch_name: str, kind: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
+def shape_signature(arch: Architecture) -> tuple[object, ...]:
+    """Everything the tensor list and the recipe read from an architecture: variants that
+    share it (base / instruct) share one computation."""
+    return (
+        gguf_architecture(arch), arch.family_key, arch.params_total, arch.n_layers,
+        arch.hidden_size, arch.intermediate_size, arch.n_heads, arch.n_kv_heads, arch.head_dim,
+        arch.v_head_dim, arch.vocab_size, arch.tied_embeddings, arch.layer_kinds, arch.attention,
+        arch.kv_lora_rank, arch.qk_rope_head_dim, arch.n_experts, arch.experts_per_token,
+        arch.expert_intermediate_size, arch.n_shared_experts, arch.n_dense_layers,
+        arch.global_n_kv_heads, arch.global_head_dim,
+    )  # fmt: skip
+
+
+_TENSORS: dict[tuple[object, ...], tuple[TensorSpec, ...]] = {}
+_QUANT: dict[tuple[object, ...], QuantResult] = {}
+_CACHE_LIMIT = 8192
+
+
+Template = tuple[str, tuple[int, ...], str]  # (name, shape, part)
+
+
+@dataclass(frozen=True)
+class _Templates:
+    """A GGUF's tensors as templates: non-repeating head/tail and one list per layer
+    (identical layers share one list)."""
+
+    head: tuple[Template, ...]
+    layers: tuple[tuple[Template, ...], ...]
+    tail: tuple[Template, ...]
+
+
+_TEMPLATES: dict[tuple[object, ...], _Templates] = {}
+
+
 def gguf_tensors(arch: Architecture) -> tuple[TensorSpec, ...]:
-    """The tensors of a GGUF of ``arch``, in file order (embedding, layers, norm, head).
+    """The tensors of a GGUF of ``arch``, in file order (embedding, layers, norm, head),
+    cached per :func:`shape_signature`.
 
     Parameters the layout does not name (mixers of linear-attention / Mamba layers, an MoE
     model's expert width when the catalogue lacks it) are fitted so that the total equals
     ``params_total``; so is the share of MoE layers when experts on every layer would exceed it
     (Llama-4-Maverick interleaves MoE and dense layers, interleave_moe_layer_step 2).
     """
-    moe = _moe_layers(arch)
-    specs = _tensors_with(arch, moe)
-    total = sum(t.n_elements for t in specs)
-    if any(moe) and total > 1.1 * arch.params_total:
-        best = specs
-        for step in (2, 4):
-            every = [m and (i + 1) % step == 0 for i, m in enumerate(moe)]
-            candidate = _tensors_with(arch, every)
-            n = sum(t.n_elements for t in candidate)
-            if abs(n - arch.params_total) < abs(
-                sum(t.n_elements for t in best) - arch.params_total
-            ):
-                best = candidate
-        specs = best
+    key = shape_signature(arch)
+    specs = _TENSORS.get(key)
+    if specs is None:
+        t = _templates(arch)
+        out = [TensorSpec(n, sh, None, p) for n, sh, p in t.head]
+        for i, layer in enumerate(t.layers):
+            out += [TensorSpec(f"blk.{i}.{n}", sh, i, p) for n, sh, p in layer]
+        out += [TensorSpec(n, sh, None, p) for n, sh, p in t.tail]
+        if len(_TENSORS) > _CACHE_LIMIT:
+            _TENSORS.clear()
+        specs = _TENSORS[key] = tuple(out)
     return specs
 
 
-def _tensors_with(arch: Architecture, moe: list[bool]) -> tuple[TensorSpec, ...]:
+def _templates(arch: Architecture) -> _Templates:
+    key = shape_signature(arch)
+    found = _TEMPLATES.get(key)
+    if found is not None:
+        return found
+    moe = _moe_layers(arch)
+    best = _templates_with(arch, moe)
+    if any(moe) and _params(best) > 1.1 * arch.params_total:
+        for step in (2, 4):
+            every = [m and (i + 1) % step == 0 for i, m in enumerate(moe)]
+            candidate = _templates_with(arch, every)
+            if abs(_params(candidate) - arch.params_total) < abs(_params(best) - arch.params_total):
+                best = candidate
+    if len(_TEMPLATES) > _CACHE_LIMIT:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = best
+    return best
+
+
+def _params(t: _Templates) -> int:
+    counted: dict[int, int] = {}
+    total = _count(list(t.head)) + _count(list(t.tail))
+    for layer in t.layers:
+        if id(layer) not in counted:
+            counted[id(layer)] = _count(list(layer))
+        total += counted[id(layer)]
+    return total
+
+
+def _templates_with(arch: Architecture, moe: list[bool]) -> _Templates:
     g = gguf_architecture(arch)
     e = arch.hidden_size
     kinds = arch.layer_kinds
     gated = g not in _UNGATED_FFN_ARCHS
     n_ff = arch.intermediate_size or 4 * e
-    head: list[tuple[str, tuple[int, ...], str]] = [
-        ("token_embd.weight", (e, arch.vocab_size), "token_embd")
-    ]
-    tail: list[tuple[str, tuple[int, ...], str]] = [("output_norm.weight", (e,), "norm")]
+    head: list[Template] = [("token_embd.weight", (e, arch.vocab_size), "token_embd")]
+    tail: list[Template] = [("output_norm.weight", (e,), "norm")]
     if not arch.tied_embeddings or g in _GGUF_ALWAYS_OUTPUT:
         tail.append(("output.weight", (e, arch.vocab_size), "output"))
-    per_layer: list[list[tuple[str, tuple[int, ...], str]]] = []
+    mixer_layers = [i for i, kind in enumerate(kinds) if kind in ("linear", "mamba")]
+    moe_layers = [i for i in range(arch.n_layers) if moe[i] and _has_ffn(g, kinds[i])]
+    # one template list per distinct (kind, moe) pair: the layers of a pair are identical
+    base: dict[tuple[str, bool], list[Template]] = {}
     for i, kind in enumerate(kinds):
-        layer: list[tuple[str, tuple[int, ...], str]] = [("attn_norm.weight", (e,), "norm")]
+        key = (kind, moe[i])
+        if key in base:
+            continue
+        layer: list[Template] = [("attn_norm.weight", (e,), "norm")]
         if kind in ("full", "sliding", "chunked"):
             layer += _attention_params(arch, kind, g)
             if g in _QK_NORM_ARCHS:
@@ -297,10 +362,10 @@ def _tensors_with(arch: Architecture, moe: list[bool]) -> tuple[TensorSpec, ...]
         if not moe[i] and _has_ffn(g, kind):
             layer.append(("ffn_norm.weight", (e,), "norm"))
             layer += _dense_ffn(arch, g, n_ff)
-        per_layer.append(layer)
-    known = _count(head) + _count(tail) + sum(_count(layer) for layer in per_layer)
-    mixer_layers = [i for i, kind in enumerate(kinds) if kind in ("linear", "mamba")]
-    moe_layers = [i for i in range(arch.n_layers) if moe[i] and _has_ffn(g, kinds[i])]
+        base[key] = layer
+    known = (
+        _count(head) + _count(tail) + sum(_count(base[(k, moe[i])]) for i, k in enumerate(kinds))
+    )
     if moe_layers:
         if arch.expert_intermediate_size:
             n_ff_exp = arch.expert_intermediate_size
@@ -314,21 +379,21 @@ def _tensors_with(arch: Architecture, moe: list[bool]) -> tuple[TensorSpec, ...]
             unit = len(moe_layers) * mats * e * (n_exp + (arch.n_shared_experts or 0))
             n_ff_exp = max(1, round((arch.params_total - known - mixer_guess - router) / unit))
         experts = _expert_ffn(arch, n_ff_exp, gated)
-        for i in moe_layers:
-            per_layer[i] += experts
+        for key in base:
+            if key[1] and _has_ffn(g, key[0]):
+                base[key] = base[key] + experts
         known += len(moe_layers) * _count(experts)
     remaining = arch.params_total - known
     if mixer_layers and remaining > 0:
         # Linear-attention / Mamba mixer tensors are not catalogue columns: sized to match
         # params_total, with rows n_embd wide like the in-projections that dominate them.
         rows = max(1, remaining // len(mixer_layers) // e)
-        for i in mixer_layers:
-            per_layer[i].append(("ssm_mixer.weight", (e, rows), "mixer"))
-    specs: list[TensorSpec] = [TensorSpec(n, s, None, p) for n, s, p in head]
-    for i, layer in enumerate(per_layer):
-        specs += [TensorSpec(f"blk.{i}.{n}", s, i, p) for n, s, p in layer]
-    specs += [TensorSpec(n, s, None, p) for n, s, p in tail]
-    return tuple(specs)
+        for key in base:
+            if key[0] in ("linear", "mamba"):
+                base[key] = base[key] + [("ssm_mixer.weight", (e, rows), "mixer")]
+    frozen = {key: tuple(layer) for key, layer in base.items()}
+    layers = tuple(frozen[(kind, moe[i])] for i, kind in enumerate(kinds))
+    return _Templates(tuple(head), layers, tuple(tail))
 
 
 def normalize_ftype(name: str) -> str:
@@ -344,6 +409,17 @@ def _use_more_bits(i: int, n: int) -> bool:
     return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
 
 
+def _allows_name(name: str) -> bool:
+    """tensor_allows_quantization for a 2-D/3-D tensor: ``*weight``, not norms or the router."""
+    if not name.endswith("weight"):
+        return False
+    return (
+        "_norm.weight" not in name
+        and "ffn_gate_inp.weight" not in name
+        and "ssm_conv1d" not in name
+    )
+
+
 def _allows_quantization(spec: TensorSpec) -> bool:
     """tensor_allows_quantization: 2-D/3-D ``*weight`` tensors, not norms or the router."""
     name = spec.name
@@ -356,64 +432,118 @@ def _allows_quantization(spec: TensorSpec) -> bool:
     )
 
 
-@dataclass
-class _QuantState:
+@dataclass(frozen=True)
+class _Recipe:
+    """What llama_tensor_get_type_impl reads besides the tensor: the model and the ftype."""
+
+    g: str
+    ftype: str
+    base: str
+    imatrix: bool
+    n_expert: int
+    n_gqa: int
+    is_70b: bool
+    has_output: bool
     n_attention_wv: int
     n_layer: int
-    has_output: bool
-    i_attention_wv: int = 0
-    i_ffn_down: int = 0
-    i_ffn_gate: int = 0
-    i_ffn_up: int = 0
+
+
+def _recipe_for(
+    arch: Architecture, ftype: str, imatrix: bool, has_output: bool, n_attention_wv: int
+) -> _Recipe:
+    g = gguf_architecture(arch)
+    return _Recipe(
+        g=g,
+        ftype=ftype,
+        base=FTYPE_BASE_TYPE[ftype],
+        imatrix=imatrix,
+        n_expert=arch.n_experts or 0,
+        n_gqa=arch.n_heads // max(1, arch.n_kv_heads),
+        is_70b=arch.n_layers == 80
+        and ((g == "llama" and arch.n_heads != arch.n_kv_heads) or g in ("qwen2", "olmo", "deci")),
+        has_output=has_output,
+        n_attention_wv=n_attention_wv,
+        n_layer=arch.n_layers,
+    )
+
+
+_ATTN_V_LIKE = ("attn_v", "attn_qkv", "attn_kv_b")
+_CATEGORY_KEYS = (
+    ("attn_qkv.weight", "attn_qkv"),
+    ("attn_kv_b.weight", "attn_kv_b"),
+    ("attn_v.weight", "attn_v"),
+    ("attn_k.weight", "attn_k"),
+    ("attn_q.weight", "attn_q"),
+    ("attn_output.weight", "attn_output"),
+    ("ffn_up", "ffn_up"),
+    ("ffn_gate", "ffn_gate"),
+    ("ffn_down", "ffn_down"),
+)
 
 
 def _category(name: str) -> str:
+    """tensor_get_category (llama-quant.cpp): broad categories by name."""
     if name == "output.weight":
         return "output"
     if name == "token_embd.weight":
         return "token_embd"
-    for key, cat in (
-        ("attn_qkv.weight", "attn_qkv"),
-        ("attn_kv_b.weight", "attn_kv_b"),
-        ("attn_v.weight", "attn_v"),
-        ("attn_k.weight", "attn_k"),
-        ("attn_q.weight", "attn_q"),
-        ("attn_output.weight", "attn_output"),
-        ("ffn_up", "ffn_up"),
-        ("ffn_gate", "ffn_gate"),
-        ("ffn_down", "ffn_down"),
-    ):
+    for key, cat in _CATEGORY_KEYS:
         if key in name:
             return cat
     return "other"
 
 
-def _recipe_type(
-    st: _QuantState,
-    spec: TensorSpec,
-    arch: Architecture,
-    g: str,
-    ftype: str,
-    new: str,
-    imatrix: bool,
-) -> str:
-    """llama_tensor_get_type_impl for the tensor categories a GGUF of ``arch`` has."""
-    cat = _category(spec.name)
-    n_expert = arch.n_experts or 0
-    n_gqa = arch.n_heads // max(1, arch.n_kv_heads)
-    is_70b = arch.n_layers == 80 and (
-        (g == "llama" and arch.n_heads != arch.n_kv_heads) or g in ("qwen2", "olmo", "deci")
-    )
-    layer = spec.layer if spec.layer is not None else 0
-    if cat == "output" or (not st.has_output and cat == "token_embd"):
-        nx = spec.shape[0]
+def _indices_of(items: list[tuple[str, int | None]], n_expert: int) -> list[tuple[int, int]]:
+    """The quantizer's counters per tensor, in file order: (index the recipe uses, raw
+    ffn_down counter). attn_v-like tensors count among themselves; ffn_down/gate/up count
+    per tensor in a dense model and use the layer number parsed from the name in an MoE one."""
+    iv = i_down = i_gate = i_up = 0
+    out: list[tuple[int, int]] = []
+    for cat, layer_or_none in items:
+        layer = layer_or_none if layer_or_none is not None else 0
+        if cat in _ATTN_V_LIKE:
+            out.append((iv, 0))
+            iv += 1
+        elif cat == "ffn_down":
+            out.append((layer if n_expert > 1 else i_down, i_down))
+            i_down += 1
+        elif cat == "ffn_gate":
+            out.append((layer if n_expert > 1 else i_gate, 0))
+            i_gate += 1
+        elif cat == "ffn_up":
+            out.append((layer if n_expert > 1 else i_up, 0))
+            i_up += 1
+        else:
+            out.append((0, 0))
+    return out
+
+
+def _index_class(cat: str, idx: int, raw: int, r: _Recipe) -> tuple[bool, ...]:
+    """The only facts about a tensor's index the recipe reads (so equal classes get equal types)."""
+    if cat in _ATTN_V_LIKE:
+        return (_use_more_bits(idx, r.n_attention_wv), idx < 2, idx < 4)
+    n = r.n_layer
+    if cat == "ffn_down":
+        return (_use_more_bits(idx, n), idx < n // 8, idx < n // 16, raw < n // 8)
+    if cat in ("ffn_gate", "ffn_up"):
+        return (n // 8 <= idx < 7 * n // 8,)
+    return ()
+
+
+def _recipe_type(cat: str, ncols: int, n_dims: int, idx: int, raw: int, r: _Recipe) -> str:
+    """llama_tensor_get_type_impl for one tensor: ``idx`` is the quantizer's counter for its
+    category (see :func:`_indices`), ``raw`` the plain ffn_down counter."""
+    g, ftype, new, imatrix = r.g, r.ftype, r.base, r.imatrix
+    n_expert, n_gqa, is_70b = r.n_expert, r.n_gqa, r.is_70b
+    if cat == "output" or (not r.has_output and cat == "token_embd"):
+        nx = ncols
         if ftype == "MXFP4_MOE" or g == "falcon" or nx % GGML_TYPE_SIZES[new][0] != 0:
             return "Q8_0"
         if ftype in ("IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M"):
             return "Q5_K"
         return new if new == "Q8_0" else "Q6_K"
     if ftype == "MXFP4_MOE":
-        return "MXFP4" if len(spec.shape) > 2 else "Q8_0"
+        return "MXFP4" if n_dims > 2 else "Q8_0"
     if cat == "token_embd":
         if ftype in ("IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ1_M"):
             return "Q2_K"
@@ -425,16 +555,13 @@ def _recipe_type(
     attn_v = cat in ("attn_v", "attn_qkv", "attn_kv_b")
     if ftype in _IQ2_FAMILY:
         if attn_v:
-            st.i_attention_wv += 1
             if n_gqa >= 4 or n_expert >= 4:
                 return "Q4_K"
             return "IQ3_S" if ftype in ("IQ2_S", "IQ2_M") else "Q2_K"
         if n_expert == 8 and cat == "attn_k":
             return "Q4_K"
         if cat == "ffn_down":
-            i = st.i_ffn_down
-            st.i_ffn_down += 1
-            if i < st.n_layer // 8:
+            if raw < r.n_layer // 8:
                 return "IQ3_S" if ftype in ("IQ2_S", "IQ2_M") else "Q2_K"
             return new
         if cat == "attn_output":
@@ -446,7 +573,7 @@ def _recipe_type(
                 return "IQ3_S"
         return new
     if attn_v:
-        iv, nv = st.i_attention_wv, st.n_attention_wv
+        iv, nv = idx, r.n_attention_wv
         if ftype == "Q2_K":
             new = "Q4_K" if n_gqa >= 4 else "Q3_K"
         elif ftype == "Q2_K_S" and n_gqa >= 4:
@@ -467,7 +594,6 @@ def _recipe_type(
             new = "Q5_K"
         if n_expert == 8:
             new = "Q8_0"
-        st.i_attention_wv += 1
         return new
     if cat == "attn_k":
         if n_expert == 8:
@@ -484,10 +610,7 @@ def _recipe_type(
             return "IQ2_S"
         return new
     if cat == "ffn_down":
-        # dense: the running count; MoE: the layer index parsed from the name
-        i = layer if n_expert > 1 else st.i_ffn_down
-        n = st.n_layer
-        st.i_ffn_down += 1
+        i, n = idx, r.n_layer
         if ftype == "Q2_K":
             return "Q3_K"
         if ftype == "Q2_K_S":
@@ -526,22 +649,17 @@ def _recipe_type(
                     "IQ3_M": "Q4_K"}.get(ftype, new)  # fmt: skip
         return "Q4_K" if ftype == "Q3_K_L" else new
     if cat in ("ffn_gate", "ffn_up"):
-        i = layer if n_expert > 1 else (st.i_ffn_gate if cat == "ffn_gate" else st.i_ffn_up)
-        if cat == "ffn_gate":
-            st.i_ffn_gate += 1
-        else:
-            st.i_ffn_up += 1
-        n = st.n_layer
+        i = idx
+        n = r.n_layer
         if ftype == "IQ3_XS" and n // 8 <= i < 7 * n // 8:
             return "IQ3_XXS"
         return new
     return new
 
 
-def _with_fallback(spec: TensorSpec, type_name: str) -> tuple[str, bool]:
+def _fallback(ncols: int, type_name: str) -> tuple[str, bool]:
     """tensor_type_fallback: a row not divisible by the block falls back to a 32-block type,
     and to F16 when even 32 does not divide it."""
-    ncols = spec.shape[0]
     if ncols % GGML_TYPE_SIZES[type_name][0] == 0:
         return type_name, False
     fb = FALLBACK_TYPE.get(type_name, type_name)
@@ -550,53 +668,190 @@ def _with_fallback(spec: TensorSpec, type_name: str) -> tuple[str, bool]:
     return fb, True
 
 
-@lru_cache(maxsize=4096)
+@dataclass(frozen=True)
+class QuantResult:
+    """The recipe's outcome for every tensor of :func:`gguf_tensors`, in the same order."""
+
+    types: tuple[str, ...]
+    n_bytes: tuple[int, ...]
+    fallback: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """Per-tensor facts that do not depend on the file type (computed once per signature)."""
+
+    cats: tuple[str, ...]
+    has_output: bool
+    n_attention_wv: int
+    kind: tuple[str, ...]  # "vector" (F32), "keep" (source type), "router" (F32), "quant"
+    indices: tuple[tuple[int, int], ...]
+    # tensors grouped by everything the recipe reads: (spec, cat, kind, idx, raw, count)
+    classes: tuple[tuple[TensorSpec, str, str, int, int, int], ...]
+
+
+_FACTS: dict[tuple[object, ...], _Facts] = {}
+
+
+def _facts(arch: Architecture) -> _Facts:
+    key = shape_signature(arch)
+    facts = _FACTS.get(key)
+    if facts is not None:
+        return facts
+    t = _templates(arch)
+    n_expert = arch.n_experts or 0
+    # category and kind per distinct tensor name (identical layers share their templates)
+    known: dict[str, tuple[str, str]] = {}
+
+    def describe(name: str, shape: tuple[int, ...]) -> tuple[str, str]:
+        found = known.get(name)
+        if found is None:
+            if len(shape) < 2:
+                kind = "vector"
+            elif not _allows_name(name):
+                kind = "router" if "ffn_gate_inp" in name else "keep"
+            else:
+                kind = "quant"
+            found = known[name] = (_category(name), kind)
+        return found
+
+    rows: list[tuple[Template, int | None, str, str]] = []
+    for tpl in t.head:
+        rows.append((tpl, None, *describe(tpl[0], tpl[1])))
+    for i, layer_templates in enumerate(t.layers):
+        for tpl in layer_templates:
+            rows.append((tpl, i, *describe(tpl[0], tpl[1])))
+    for tpl in t.tail:
+        rows.append((tpl, None, *describe(tpl[0], tpl[1])))
+    cats = tuple(r[2] for r in rows)
+    indices = _indices_of([(r[2], r[1]) for r in rows], n_expert)
+    has_output = any(r[0][0] == "output.weight" for r in rows)
+    n_wv = sum(1 for c in cats if c in _ATTN_V_LIKE)
+    probe = _recipe_for(arch, "Q4_K_M", False, has_output, n_wv)
+    groups: dict[tuple[object, ...], tuple[TensorSpec, str, str, int, int]] = {}
+    counts: dict[tuple[object, ...], int] = {}
+    for ((name, shape, part), layer, cat, kind), (idx, raw) in zip(rows, indices, strict=True):
+        # the layer number only matters through the index class; the name only through cat
+        gkey = (name, shape, cat, _index_class(cat, idx, raw, probe))
+        if gkey in counts:
+            counts[gkey] += 1
+        else:
+            counts[gkey] = 1
+            groups[gkey] = (TensorSpec(name, shape, layer, part), cat, kind, idx, raw)
+    classes = tuple((*groups[k], counts[k]) for k in groups)
+    facts = _Facts(cats, has_output, n_wv, tuple(r[3] for r in rows), tuple(indices), classes)
+    if len(_FACTS) > _CACHE_LIMIT:
+        _FACTS.clear()
+    _FACTS[key] = facts
+    return facts
+
+
+def _tensor_type(
+    sp: TensorSpec, cat: str, kind: str, idx: int, raw: int, r: _Recipe, source_type: str
+) -> tuple[str, bool]:
+    if kind == "vector" or kind == "router":
+        return "F32", False
+    if kind == "keep":
+        return source_type, False
+    type_name = r.base
+    if r.base not in UNQUANTIZED:
+        type_name = _recipe_type(cat, sp.shape[0], len(sp.shape), idx, raw, r)
+    if type_name in UNQUANTIZED:
+        return type_name, False
+    return _fallback(sp.shape[0], type_name)
+
+
+def _source_type(ftype: str) -> str:
+    # 2-D tensors the quantizer leaves alone keep the converted file's type (BF16 here)
+    return FTYPE_BASE_TYPE[ftype] if ftype in UNQUANTIZED else "BF16"
+
+
+def quantize(arch: Architecture, ftype: str, imatrix: bool = False) -> QuantResult:
+    """Type and bytes of every tensor of ``arch`` in llama.cpp file type ``ftype``, in file
+    order (cached per shape signature; pure)."""
+    ftype = normalize_ftype(ftype)
+    key = (shape_signature(arch), ftype, bool(imatrix))
+    result = _QUANT.get(key)
+    if result is None:
+        specs = gguf_tensors(arch)
+        facts = _facts(arch)
+        r = _recipe_for(arch, ftype, bool(imatrix), facts.has_output, facts.n_attention_wv)
+        source = _source_type(ftype)
+        types, sizes, fell = [], [], []
+        for sp, cat, kind, (idx, raw) in zip(
+            specs, facts.cats, facts.kind, facts.indices, strict=True
+        ):
+            type_name, fallback = _tensor_type(sp, cat, kind, idx, raw, r, source)
+            block, size = GGML_TYPE_SIZES[type_name]
+            types.append(type_name)
+            sizes.append(sp.n_elements // block * size)
+            fell.append(fallback)
+        result = QuantResult(tuple(types), tuple(sizes), tuple(fell))
+        if len(_QUANT) > _CACHE_LIMIT:
+            _QUANT.clear()
+        _QUANT[key] = result
+    return result
+
+
+@dataclass(frozen=True)
+class WeightTotals:
+    total: int
+    token_embd: int
+    output: int
+    experts: int
+    fallback_tensors: int
+
+
+_TOTALS: dict[tuple[object, ...], WeightTotals] = {}
+
+
+def weight_totals(arch: Architecture, ftype: str, imatrix: bool = False) -> WeightTotals:
+    """Totals of :func:`quantize` computed per class of equal tensors: the fast path the
+    recommender takes over the whole catalogue (tests check it equals the per-tensor sums)."""
+    ftype = normalize_ftype(ftype)
+    key = (shape_signature(arch), ftype, bool(imatrix))
+    totals = _TOTALS.get(key)
+    if totals is None:
+        facts = _facts(arch)
+        r = _recipe_for(arch, ftype, bool(imatrix), facts.has_output, facts.n_attention_wv)
+        source = _source_type(ftype)
+        total = embd = output = experts = n_fb = 0
+        for sp, cat, kind, idx, raw, count in facts.classes:
+            type_name, fallback = _tensor_type(sp, cat, kind, idx, raw, r, source)
+            block, size = GGML_TYPE_SIZES[type_name]
+            n_bytes = sp.n_elements // block * size * count
+            total += n_bytes
+            n_fb += count if fallback else 0
+            if sp.part == "token_embd":
+                embd += n_bytes
+            elif sp.part == "output":
+                output += n_bytes
+            elif sp.part == "expert":
+                experts += n_bytes
+        totals = WeightTotals(total, embd, output, experts, n_fb)
+        if len(_TOTALS) > _CACHE_LIMIT:
+            _TOTALS.clear()
+        _TOTALS[key] = totals
+    return totals
+
+
 def quantized_tensors(
-    arch: Architecture, ftype: str, imatrix: bool = False, source_type: str = "BF16"
+    arch: Architecture, ftype: str, imatrix: bool = False
 ) -> tuple[TypedTensor, ...]:
     """Every tensor of ``arch`` in llama.cpp file type ``ftype`` with the type it gets.
-
-    ``source_type``: the type of 2-D tensors the quantizer does not touch (F16/BF16 in the
-    converted file). 1-D tensors (norms, biases) stay F32.
-    """
-    ftype = normalize_ftype(ftype)
-    g = gguf_architecture(arch)
-    specs = gguf_tensors(arch)
-    base = FTYPE_BASE_TYPE[ftype]
-    if ftype in UNQUANTIZED:
-        source_type = base
-    st = _QuantState(
-        n_attention_wv=sum(
-            1 for s in specs if _category(s.name) in ("attn_v", "attn_qkv", "attn_kv_b")
-        ),
-        n_layer=arch.n_layers,
-        has_output=any(s.name == "output.weight" for s in specs),
+    2-D tensors the quantizer does not touch keep the source type (BF16); 1-D tensors
+    (norms, biases) are F32."""
+    result = quantize(arch, ftype, imatrix)
+    return tuple(
+        TypedTensor(spec, t, fb)
+        for spec, t, fb in zip(gguf_tensors(arch), result.types, result.fallback, strict=True)
     )
-    out: list[TypedTensor] = []
-    for spec in specs:
-        if len(spec.shape) < 2:
-            out.append(TypedTensor(spec, "F32", False))
-            continue
-        if not _allows_quantization(spec):
-            out.append(
-                TypedTensor(spec, "F32" if "ffn_gate_inp" in spec.name else source_type, False)
-            )
-            continue
-        new = base
-        if base not in UNQUANTIZED:
-            new = _recipe_type(st, spec, arch, g, ftype, base, imatrix)
-        if new in UNQUANTIZED:
-            out.append(TypedTensor(spec, new, False))
-            continue
-        type_name, fell_back = _with_fallback(spec, new)
-        out.append(TypedTensor(spec, type_name, fell_back))
-    return tuple(out)
 
 
 def gguf_weight_bytes(arch: Architecture, ftype: str, imatrix: bool = False) -> int:
     """Tensor-data bytes of a GGUF of ``arch`` in ``ftype`` (what llama.cpp's
     ``print_info: file size`` and the quantizer's ``quant size`` report)."""
-    return sum(t.n_bytes for t in quantized_tensors(arch, ftype, imatrix))
+    return sum(quantize(arch, ftype, imatrix).n_bytes)
 
 
 def type_counts(arch: Architecture, ftype: str, imatrix: bool = False) -> dict[str, int]:
@@ -608,7 +863,7 @@ def type_counts(arch: Architecture, ftype: str, imatrix: bool = False) -> dict[s
 
 def fallback_count(arch: Architecture, ftype: str, imatrix: bool = False) -> int:
     """How many tensors the quantizer sends to a fallback type (its "required fallback" count)."""
-    return sum(1 for t in quantized_tensors(arch, ftype, imatrix) if t.fallback)
+    return sum(quantize(arch, ftype, imatrix).fallback)
 
 
 def bits_per_weight(arch: Architecture, ftype: str, imatrix: bool = False) -> float:

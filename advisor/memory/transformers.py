@@ -18,6 +18,8 @@ Read from the installed transformers 5.x:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from advisor.memory._base import FP16_BYTES, FP32_BYTES, MemoryModelError, Term, mib
 from advisor.memory.layout import AttentionLayout, attention_layout
 from advisor.profiles import Architecture
@@ -46,6 +48,7 @@ def weight_parts(arch: Architecture, fmt: Format) -> tuple[int, int, int]:
     return body, embed, head
 
 
+@lru_cache(maxsize=8192)
 def kv_cache(
     arch: Architecture,
     context_tokens: int,
