@@ -395,7 +395,8 @@ def test_fast_totals_equal_the_per_tensor_recipe() -> None:
     from advisor.memory.tensors import quantize, weight_totals
 
     ftypes = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS", "Q3_K_M",
-              "IQ3_M", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ1_S", "MXFP4"]  # fmt: skip
+              "IQ3_M", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ1_S",
+              "MXFP4"]  # fmt: skip
     for a in architectures().values():
         specs = gguf_tensors(a)
         for ftype in ftypes:
