@@ -5,13 +5,14 @@
 #
 #   nohup benchmarks/sweep_qwen_coder.sh > sweep.log 2>&1 &
 #
-# Order = priority, so an interrupted sweep still answers the main question first:
-#   A. the equal-size rungs (0.5B F16/Q8_0, 1.5B Q4_K_M/IQ4_XS/Q3_K_M/Q2_K, plus the 1.5B
-#      F16 as the KLD reference): kld (F16 first, so it is the top rung) and lambada_ppl,
-#      with the pp512/tg128 speed probe;
-#   B. the same rungs: mmlu (513 = 9 per subject) and humaneval (all 164);
-#   C. the same rungs: arc_easy, arithmetic, lambada (250 each);
-#   D. the rest of both ladders.
+# Order = priority, cheap before dear, so an interrupted sweep still answers the main
+# question on the equal-size rungs (0.5B F16 vs 1.5B Q4_K_M / Q3_K_M / Q2_K) first:
+#   A. kld against the top rung (F16 first: it is the reference; its ppl_ratio is the
+#      perplexity proxy), with the pp512/tg128 speed probe;
+#   B. arc_easy and arithmetic (250 each);
+#   C. humaneval (all 164), then mmlu (513 = 9 per subject);
+#   D. lambada (250) and lambada_ppl;
+#   E. IQ4_XS and 0.5B Q8_0, then the rest of both ladders, cheap tasks first.
 # Per-item scores (for paired tests) go to measurements/items/qwen_coder_cpu.jsonl.
 #
 # CODE=<folder> runs the sweep with the advisor package of another checkout (a frozen
@@ -40,20 +41,24 @@ measure() {  # model quants tasks limit [extra flags]
     --limit "$limit" --context 1024 --threads "$THREADS" --store "$STORE" "$@" || echo "!! exit $?"
 }
 
-# A. KLD + perplexity (and the speed probe) on the equal-size rungs; F16 first: the top rung
-measure "$SMALL" F16,Q8_0 kld,lambada_ppl 300
-measure "$LARGE" F16,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K kld,lambada_ppl 300
-# B. MMLU and HumanEval on the equal-size rungs
-measure "$SMALL" F16,Q8_0 mmlu,humaneval 513 --no-speed
-measure "$LARGE" Q4_K_M,IQ4_XS,Q3_K_M,Q2_K mmlu,humaneval 513 --no-speed
-# C. arc_easy, arithmetic, lambada on the equal-size rungs
-measure "$SMALL" F16,Q8_0 arc_easy,arithmetic,lambada 250 --no-speed
-measure "$LARGE" Q4_K_M,IQ4_XS,Q3_K_M,Q2_K arc_easy,arithmetic,lambada 250 --no-speed
-# D. the rest of both ladders: A's tasks, then C's, then B's
-measure "$SMALL" Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K kld,lambada_ppl 300
-measure "$LARGE" Q8_0,Q6_K,Q5_K_M kld,lambada_ppl 300
-measure "$SMALL" Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K arc_easy,arithmetic,lambada 250 --no-speed
-measure "$LARGE" F16,Q8_0,Q6_K,Q5_K_M arc_easy,arithmetic,lambada 250 --no-speed
-measure "$SMALL" Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K mmlu,humaneval 513 --no-speed
-measure "$LARGE" F16,Q8_0,Q6_K,Q5_K_M mmlu,humaneval 513 --no-speed
+# A-D: the equal-size rungs
+measure "$SMALL" F16 kld,lambada_ppl 300
+measure "$LARGE" F16,Q4_K_M,Q3_K_M,Q2_K kld 300
+measure "$SMALL" F16 arc_easy,arithmetic 250 --no-speed
+measure "$LARGE" Q4_K_M,Q3_K_M,Q2_K arc_easy,arithmetic 250 --no-speed
+measure "$SMALL" F16 humaneval,mmlu 513 --no-speed
+measure "$LARGE" Q4_K_M,Q3_K_M,Q2_K humaneval 513 --no-speed
+measure "$LARGE" Q4_K_M,Q3_K_M,Q2_K mmlu 513 --no-speed
+measure "$SMALL" F16 lambada 250 --no-speed
+measure "$LARGE" Q4_K_M,Q3_K_M,Q2_K lambada 250 --no-speed
+measure "$LARGE" Q4_K_M,Q3_K_M,Q2_K lambada_ppl 300 --no-speed
+# E: the rest of the ladders
+measure "$SMALL" Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K kld 300
+measure "$LARGE" IQ4_XS,Q8_0,Q6_K,Q5_K_M kld 300
+measure "$SMALL" Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K arc_easy,arithmetic 250 --no-speed
+measure "$LARGE" IQ4_XS,F16,Q8_0,Q6_K,Q5_K_M arc_easy,arithmetic 250 --no-speed
+measure "$SMALL" Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K humaneval,mmlu 513 --no-speed
+measure "$LARGE" IQ4_XS,F16,Q8_0,Q6_K,Q5_K_M humaneval,mmlu 513 --no-speed
+measure "$SMALL" Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS,Q3_K_M,Q2_K lambada 250 --no-speed
+measure "$LARGE" IQ4_XS,F16,Q8_0,Q6_K,Q5_K_M lambada 250 --no-speed
 echo "SWEEP-DONE $(date -Is)"

@@ -51,6 +51,8 @@ def test_full_vocabulary_kld_is_exact() -> None:
     assert got["mean_delta_p"]["value"] == pytest.approx(dp.mean())
     assert got["rms_delta_p"]["value"] == pytest.approx(math.sqrt((dp**2).mean()))
     assert got["kld_tokens"]["value"] == 2
+    nll_q, nll_p = -np.log([0.3, 0.5]).mean(), -np.log([0.5, 0.6]).mean()
+    assert got["ppl_ratio"]["value"] == pytest.approx(math.exp(nll_q - nll_p))
 
 
 def test_top_k_with_a_tail_bucket_is_a_lower_bound() -> None:
@@ -123,6 +125,7 @@ def test_kld_on_a_real_ladder(smol_ladder: dict[str, Path]) -> None:
                 mmlu = load_task("mmlu")
                 rec = evaluate(mmlu, lm, load_items(mmlu, 1, 0))
     assert got["F16"]["mean_kld"]["value"] == 0 and got["F16"]["same_top_p"]["value"] == 100
+    assert got["F16"]["ppl_ratio"]["value"] == 1.0 < got["Q2_K"]["ppl_ratio"]["value"]
     assert 0 < got["Q8_0"]["mean_kld"]["value"] < got["Q2_K"]["mean_kld"]["value"]
     assert got["Q8_0"]["same_top_p"]["value"] > got["Q2_K"]["same_top_p"]["value"]
     assert got["Q2_K"]["kld_tokens"]["value"] > 30

@@ -329,7 +329,7 @@ def _rungs(records: Sequence[Any]) -> dict[tuple[str, str], dict[str, dict[str, 
         rung["file_bytes"] = m.footprint.get("file_bytes") or rung["file_bytes"]
         if m.speed.get("gen_tokens_per_s"):
             rung["speed"] = dict(m.speed)
-        for name in ("mean_kld", "kld_p99", "same_top_p", "mean_delta_p"):
+        for name in ("mean_kld", "kld_p99", "same_top_p", "mean_delta_p", "ppl_ratio"):
             if name in (m.metrics or {}):
                 rung["kld"][name] = m.metrics[name].get("value")
     return ladders
@@ -483,15 +483,22 @@ def degrades_first(rows: Sequence[dict[str, Any]], formats: Sequence[str]) -> li
 
 def local_proxies(ladders: dict[Any, Any]) -> list[dict[str, Any]]:
     """Per model and accuracy task, across its rungs: Spearman ρ between accuracy and
-    each proxy (perplexity on LAMBADA, mean KLD and same-top-token % against the top
-    rung). ``agreement`` = ρ signed so that +1 means the proxy orders rungs exactly by
-    accuracy."""
+    each proxy (perplexity on LAMBADA, or the KLD text's perplexity ratio when more rungs
+    have that; mean KLD and same-top-token % against the top rung). ``agreement`` = ρ
+    signed so that +1 means the proxy orders rungs exactly by accuracy."""
     rows = []
     for (_family, _backend), models in sorted(ladders.items()):
         for name, rungs in sorted(models.items()):
             proxy_of: dict[str, dict[str, float]] = {p: {} for p, _ in PROXIES}
+            # Perplexity: LAMBADA's where every rung has it, else the KLD text's ratio to
+            # the top rung (the same ordering within one model; never mixed in one ρ).
+            with_ppl = [f for f, r in rungs.items() if "lambada_ppl" in r["tasks"]]
+            with_ratio = [f for f, r in rungs.items() if r["kld"].get("ppl_ratio") is not None]
+            use_ratio = len(with_ratio) > len(with_ppl)
             for fmt, r in rungs.items():
-                if "lambada_ppl" in r["tasks"]:
+                if use_ratio and fmt in with_ratio:
+                    proxy_of["perplexity"][fmt] = float(r["kld"]["ppl_ratio"])
+                elif not use_ratio and fmt in with_ppl:
                     proxy_of["perplexity"][fmt] = r["tasks"]["lambada_ppl"].value
                 for p in ("mean_kld", "same_top_p"):
                     if r["kld"].get(p) is not None:

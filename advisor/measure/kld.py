@@ -19,7 +19,9 @@ the way llama.cpp's ``perplexity --kl-divergence`` reports them.
    * ``kld_p99`` -- its 99th percentile over tokens;
    * ``same_top_p`` (%) -- tokens where the rung's most likely token is the reference's;
    * ``mean_delta_p``, ``rms_delta_p`` (%) -- the change in the probability of the
-     actual next token, rung minus reference (llama.cpp's Δp), mean and RMS.
+     actual next token, rung minus reference (llama.cpp's Δp), mean and RMS;
+   * ``ppl_ratio`` -- perplexity of the rung over that of the reference on the same text
+     (llama.cpp's "PPL ratio"), the perplexity proxy without another pass.
 
 The rung's result is also cached (by file sha256, backend and format), so every record
 measured later from the same loaded file carries the same numbers in its ``metrics``.
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TOP_K = 64
 METRIC_NAMES = (
-    "mean_kld", "kld_p99", "same_top_p", "mean_delta_p", "rms_delta_p",
+    "mean_kld", "kld_p99", "same_top_p", "mean_delta_p", "rms_delta_p", "ppl_ratio",
     "kld_tokens", "kld_reference_bpw",
 )  # fmt: skip
 _TINY = 1e-12
@@ -313,12 +315,17 @@ def divergence_stats(
         return {"value": float(value), "stderr": None if stderr is None else float(stderr)}
 
     same_p = float(same.mean())
+    # log(PPL_q / PPL_ref) is the mean of (log p_ref - log q) at the actual tokens.
+    dlog = ref.target_logprob.astype(np.float64) - q_target.astype(np.float64)
+    ratio = math.exp(float(dlog.mean()))
+    ratio_se = ratio * float(dlog.std(ddof=1)) / se if n > 1 else None
     return {
         "mean_kld": stat(kl.mean(), kl.std(ddof=1) / se if n > 1 else None),
         "kld_p99": stat(np.percentile(kl, 99), None),
         "same_top_p": stat(100 * same_p, 100 * math.sqrt(same_p * (1 - same_p) / n)),
         "mean_delta_p": stat(dp.mean(), dp.std(ddof=1) / se if n > 1 else None),
         "rms_delta_p": stat(math.sqrt(float((dp * dp).mean())), None),
+        "ppl_ratio": stat(ratio, ratio_se),
         "kld_tokens": stat(n, None),
         "kld_reference_bpw": stat(float(ref.meta.get("reference_bpw", float("nan"))), None),
     }
