@@ -266,7 +266,7 @@ def test_weight_breakdown_for_placement() -> None:
 def test_upper_bound_is_calibrated_per_backend() -> None:
     llama = arch("meta-llama/Llama-3.1-8B")
     gguf = footprint(llama, "Q4_K_M", 4096)
-    assert gguf.device_bytes <= upper_bound_bytes(gguf) <= gguf.device_bytes * 1.01
+    assert gguf.device_bytes <= upper_bound_bytes(gguf) <= gguf.device_bytes * 1.02
     awq = footprint(arch("Qwen/Qwen2.5-7B"), "AWQ", 4096)
     assert upper_bound_bytes(awq) > 1.2 * (awq.device_bytes - awq.overhead_bytes)
     assert awq.upper_bytes == upper_bound_bytes(awq)

@@ -60,7 +60,7 @@ RUNTIME_OVERHEAD_BYTES: dict[tuple[str, str], int] = {
 # does not count (Qwen2.5-0.5B AWQ generating from a 1-token prompt: 0.68 GiB measured, 0.45
 # predicted). bitsandbytes has no published peak: it takes the largest transformers factor.
 UPPER_BOUND_FACTOR: dict[str, float] = {
-    "llama.cpp": 1.002,
+    "llama.cpp": 1.014,
     "vllm": 1.002,
     "transformers/float": 1.038,
     "transformers/gptq": 1.147,
