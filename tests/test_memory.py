@@ -407,3 +407,18 @@ def test_fast_totals_equal_the_per_tensor_recipe() -> None:
             )
             assert totals.total == sum(per_tensor.n_bytes), (a.model_id, ftype)
             assert totals.token_embd == embd and totals.fallback_tensors == sum(per_tensor.fallback)
+
+
+def test_a_header_without_model_facts_is_a_gguf_error(smollm2_gguf, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # fuzzed headers (benchmarks/gguf_fuzz.py --target advisor.memory:gguf_footprint) must be
+    # refused as a damaged file, one line
+    from advisor.memory import architecture_from_gguf
+
+    info = read_gguf(smollm2_gguf)
+    broken = replace(
+        info, metadata={k: v for k, v in info.metadata.items() if "block_count" not in k}
+    )
+    with pytest.raises(GGUFError, match="lacks layer"):
+        architecture_from_gguf(broken)
+    with pytest.raises(MemoryModelError):
+        architecture_from_gguf(broken)

@@ -16,6 +16,12 @@ from advisor.memory.footprint import (
 )
 from advisor.memory.layout import LLAMA_CPP_SWA_ARCHS
 from advisor.profiles import Architecture
+from advisor.profiles.gguf_file import GGUFError
+
+
+class GGUFModelError(MemoryModelError, GGUFError):
+    """A readable GGUF whose header does not describe a model the memory model can size."""
+
 
 # Sliding-window layer pattern per llama.cpp architecture when the GGUF has no per-layer
 # array: (period, first full layer) from set_swa_pattern in src/models/<arch>.cpp.
@@ -33,8 +39,13 @@ _RECURRENT_INTERVAL = {"qwen3next": 4, "qwen35": 4, "qwen35moe": 4}
 
 
 def _per_layer(info: Any, key: str, n_layers: int) -> list[int] | None:
+    """A per-layer integer array of the header, or None when absent or not one."""
     value = info.metadata.get(f"{info.architecture}.{key}")
-    if isinstance(value, list) and len(value) == n_layers:
+    if (
+        isinstance(value, list)
+        and len(value) == n_layers
+        and all(isinstance(v, int) for v in value)
+    ):
         return [int(v) for v in value]
     return None
 
@@ -56,7 +67,12 @@ def _layer_types(
         tokens = ["full" if (i + 1) % every == 0 else "linear" for i in range(n_layers)]
         return " ".join(tokens), "linear_hybrid", None, None
     pattern = info.metadata.get(f"{arch}.attention.sliding_window_pattern")
-    if window and isinstance(pattern, list) and len(pattern) == n_layers:
+    if (
+        window
+        and isinstance(pattern, list)
+        and len(pattern) == n_layers
+        and all(isinstance(p, (bool, int)) for p in pattern)
+    ):
         return " ".join("sliding" if p else "full" for p in pattern), "hybrid", None, None
     if window and arch in _SWA_PATTERN:
         every, first = _SWA_PATTERN[arch]
@@ -67,12 +83,22 @@ def _layer_types(
 
 
 def architecture_from_gguf(info: Any) -> Architecture:
-    """Architecture facts read from a GGUF header (``advisor.profiles.gguf_file.GGUFInfo``)."""
+    """Architecture facts read from a GGUF header (``advisor.profiles.gguf_file.GGUFInfo``).
+    A header whose facts do not make a model is a one-line :class:`GGUFModelError` (both a
+    :class:`MemoryModelError` and a ``GGUFError``)."""
+    try:
+        return _architecture_from_gguf(info)
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
+        name = getattr(getattr(info, "path", None), "name", "GGUF file")
+        raise GGUFModelError(f"{name}: GGUF header facts do not describe a model ({exc})") from exc
+
+
+def _architecture_from_gguf(info: Any) -> Architecture:
     n_layers = info.arch_int("block_count")
     hidden = info.arch_int("embedding_length")
     n_heads = info.arch_int("attention.head_count")
     if not (n_layers and hidden and n_heads):
-        raise MemoryModelError(f"{info.path.name}: GGUF header lacks layer/width/head counts")
+        raise GGUFModelError(f"{info.path.name}: GGUF header lacks layer/width/head counts")
     n_kv = info.arch_int("attention.head_count_kv") or n_heads
     head_dim = info.arch_int("attention.key_length") or hidden // n_heads
     v_dim = info.arch_int("attention.value_length")
