@@ -267,6 +267,8 @@ def _linear_tensor_bytes(arch: Architecture, fmt: Format) -> list[tuple[str, int
             n_bytes = t.n_elements * fmt.output_bpw / 8
         elif len(t.shape) < 2 or t.part in ("norm", "router"):
             n_bytes = t.n_elements * 2 * body_scale
+        elif t.part == "expert" and fmt.expert_bpw is not None:
+            n_bytes = t.n_elements * fmt.expert_bpw / 8 * body_scale
         else:
             n_bytes = t.n_elements * fmt.body_bpw / 8 * body_scale
         out.append((t.name, t.layer, t.part, int(round(n_bytes))))

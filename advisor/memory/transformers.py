@@ -38,11 +38,28 @@ def check_attn_implementation(name: str) -> str:
     return name
 
 
+def expert_params(arch: Architecture) -> int:
+    """Parameters of the routed-expert tensors (0 for a dense model)."""
+    if not arch.n_experts:
+        return 0
+    from advisor.memory.tensors import gguf_tensors
+
+    return sum(t.n_elements for t in gguf_tensors(arch) if t.part == "expert")
+
+
 def weight_parts(arch: Architecture, fmt: Format) -> tuple[int, int, int]:
     """(body, embedding, head) bytes: linear layers at the format's bits/weight, embedding and
     lm_head at their 16-bit edge precision (bitsandbytes, GPTQ and AWQ leave them alone).
-    A tied head is stored once."""
-    body = int(round(arch.body_params * fmt.body_bpw / 8))
+    A tied head is stored once. A format with its own expert precision (MXFP4 checkpoints:
+    experts 4.25 bits, the rest 16-bit) stores the routed experts at it."""
+    expert_bpw = getattr(fmt, "expert_bpw", None)
+    if expert_bpw is not None and arch.n_experts:
+        experts = min(expert_params(arch), arch.body_params)
+        body = int(
+            round(experts * expert_bpw / 8 + (arch.body_params - experts) * fmt.body_bpw / 8)
+        )
+    else:
+        body = int(round(arch.body_params * fmt.body_bpw / 8))
     embed = int(round(arch.embed_params * fmt.embed_bpw / 8))
     head = int(round(arch.output_params * fmt.output_bpw / 8))
     return body, embed, head
