@@ -288,7 +288,10 @@ def test_check_writable_refuses_before_measuring(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a regular file"):
         read_store(fifo)  # refused at once, never a hang
     ok = tmp_path / "new" / "deeper" / "s.jsonl"
-    assert check_writable(ok) == ok and not ok.parent.exists()  # creates nothing
+    assert check_writable(ok) == ok and not ok.exists()  # the folder is made, not the store
+    assert list(ok.parent.iterdir()) == []  # the probe file is gone
+    with pytest.raises(StoreError, match="cannot create the store"):
+        check_writable("/proc/no-such-dir/store.jsonl")
 
 
 def test_read_only_store_refused(tmp_path: Path) -> None:
@@ -302,7 +305,7 @@ def test_read_only_store_refused(tmp_path: Path) -> None:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True)
         with pytest.raises(StoreError, match="not writable"):
             check_writable(store)
-        with pytest.raises(StoreError, match="not writable"):
+        with pytest.raises(StoreError, match="Read-only file system"):
             check_writable(ro / "other.jsonl")
     finally:
         subprocess.run(["umount", "-l", str(ro)], check=False)

@@ -242,13 +242,19 @@ def store_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
     p = Path(path)
     try:
-        with _lock(p):
-            yield
+        lock = _lock(p)
+        lock.acquire()
     except Timeout as exc:
         raise StoreError(
             f"the store {p} stayed locked for {LOCK_TIMEOUT_S:.0f} s (another writer hung?); "
             f"remove {p}.lock if no advisor process is running"
         ) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot lock the store {p}: {exc.strerror or exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -486,7 +492,8 @@ def quarantine_tail(path: str | os.PathLike[str]) -> Path | None:
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Refuse a store that cannot be written, before anything is measured: a folder, a
-    FIFO, a read-only file or folder, a parent that is a file. Creates nothing."""
+    FIFO, a read-only file or folder, a parent that is a file. A new store's folder is
+    created (and a probe file created and removed in it); the store file itself is not."""
     p = Path(path).expanduser()
     if str(path).strip() == "":
         raise StoreError("the store path is empty: give a file path, e.g. --store results.jsonl")
@@ -506,15 +513,13 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         except OSError as exc:
             raise StoreError(f"the store {p} is not writable: {exc.strerror or exc}") from exc
         return p
-    folder = p.parent
-    while not folder.exists():  # the nearest existing ancestor must let us create the rest
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    if not folder.is_dir():
-        raise StoreError(f"cannot create the store {p}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise StoreError(f"cannot create the store {p}: {folder} is not writable")
+    try:  # the folder must be creatable, and a file creatable in it: try both for real
+        p.parent.mkdir(parents=True, exist_ok=True)
+        probe = p.parent / f".{p.name}.probe-{os.getpid()}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(f"cannot create the store {p}: {exc.strerror or exc}") from exc
     return p
 
 
