@@ -6,7 +6,8 @@ textual or ray. Heavy backends load only when a measurement asks for them.
 * :func:`recommend` — rank the configs that fit a budget (:mod:`advisor.recommender`);
 * :mod:`advisor.curves` — the scale–precision curves (``curves.fit(points).predict(...)``);
 * :mod:`advisor.memory` — the memory model (``memory.footprint(arch, "Q4_K_M")``);
-* :mod:`advisor.profiles` — the bundled catalogue (``profiles.find_architecture(...)``).
+* :mod:`advisor.profiles` — the bundled catalogue (``profiles.find_architecture(...)``);
+* :mod:`advisor.speed` — tokens/s and placement (``speed.estimate(name, "Q4_K_M", hardware)``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from advisor._version import __version__
 if TYPE_CHECKING:
     from advisor.recommender import Recommendation
 
-__all__ = ["__version__", "curves", "evidence", "memory", "profiles", "recommend", "units"]
+__all__ = [
+    "__version__",
+    "curves",
+    "evidence",
+    "memory",
+    "profiles",
+    "recommend",
+    "speed",
+    "units",
+]
 
 # Public submodules, imported on first attribute access (`advisor.memory.footprint(...)`);
 # "quant", "store" and "hardware" are the names these rooms had before the package layout.
@@ -28,6 +38,7 @@ _SUBMODULES = {
     "evidence": "advisor.evidence",
     "memory": "advisor.memory",
     "profiles": "advisor.profiles",
+    "speed": "advisor.speed",
     "units": "advisor.units",
     "quant": "advisor.profiles.formats",
     "store": "advisor.measure.store",
