@@ -12,6 +12,8 @@ file_type, bits_per_weight, n_params, architecture, error and status ("ok", "dam
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
 from advisor.commands._output import add_json_flag, gb, params_label, print_json, text_table
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if usable:
         rows = [
             [
-                m.path,
+                _short_path(m.path),
                 m.where,
                 m.file_type or "?",
                 f"{m.bits_per_weight:.2f}" if m.bits_per_weight else "",
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             for m in usable
         ]
         headers = ["path", "found in", "type", "bits/w", "params", "size"]
-        print(text_table(headers, rows, [False, False, False, True, True, True], shrink=0))
+        print(text_table(headers, rows, [False, False, False, True, True, True], shrink=1))
     else:
         print("no usable GGUF files found")
     for m in unusable:
@@ -61,3 +63,11 @@ def run(args: argparse.Namespace) -> int:
     folders = ", ".join(str(p) for _, p in roots)
     print(f"Searched the HF cache, LM Studio and llama.cpp folders ({folders}). GB = 10^9 bytes.")
     return 0
+
+
+def _short_path(path: str, width: int = 64) -> str:
+    """The home folder as ``~``, and long paths cut at the front: the file name stays."""
+    home = str(Path.home())
+    if path.startswith(home + os.sep):
+        path = "~" + path[len(home) :]
+    return path if len(path) <= width else "…" + path[-(width - 1) :]

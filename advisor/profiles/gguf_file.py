@@ -607,10 +607,18 @@ def _parse_header(fd: int, file_bytes: int) -> GGUFHeader:
     )
 
 
+def _as_path(path: str | os.PathLike[str]) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    if not str(path).strip():  # Path("") would mean the current folder
+        raise GGUFUnreadableError("an empty path: give the path of a .gguf file")
+    return Path(path).expanduser()
+
+
 def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
     """Parse a GGUF header with every bound checked; no model semantics (a vocabulary-only
     file with no tensors is fine here). Raises :class:`GGUFError` in one line."""
-    p = Path(path).expanduser()
+    p = _as_path(path)
     fd, file_bytes = _open_regular(p)
     try:
         try:
@@ -665,7 +673,7 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     """Read a GGUF model's header. Raises :class:`GGUFError` with a one-line reason on bad
     input: :class:`GGUFUnreadableError` (missing, not a regular file, no permission) or
     :class:`GGUFDamagedError` (not GGUF, damaged, truncated, no tensors, bad values)."""
-    p = Path(path).expanduser()
+    p = _as_path(path)
     header = read_gguf_header(p)
     if sum(t.n_elements for t in header.tensors) == 0:
         what = "no tensors" if not header.tensors else "only empty tensors"
