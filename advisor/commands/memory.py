@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     from advisor.profiles import find_architecture
     from advisor.profiles.formats import all_format_names, get_format
 
+    if not args.model:
+        raise AdvisorError(
+            "empty path or model name: name a bundled model (`advisor profiles`) or a .gguf file"
+        )
     _check_int(args.context, "--context")
     _check_int(args.parallel, "--parallel")
     _check_int(args.ubatch, "--ubatch")
