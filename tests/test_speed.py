@@ -163,3 +163,34 @@ def test_import_loads_no_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_local_record_on_this_machine_is_measured_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committed CPU sweep ran on a VM; pretend this machine has its fingerprint."""
+    import json
+    from pathlib import Path
+
+    from advisor.profiles import detect
+
+    path = Path(__file__).resolve().parents[1] / "measurements" / "gguf_cpu.jsonl"
+    record = next(
+        r
+        for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        if r["model_name"] == "SmolLM2-135M-Instruct" and r["format"] == "Q4_0"
+    )
+    monkeypatch.setattr(detect, "fingerprint", lambda: record["hardware"])
+    probe = detect.BandwidthProbe(gbs=10.0, bytes_moved=2**28, seconds=0.03, threads=1)
+    monkeypatch.setattr(detect, "memory_bandwidth_probe", lambda: probe)
+    est = speed.estimate("SmolLM2-135M-Instruct", "Q4_0", "local", context_tokens=576)
+    assert est.evidence.kind == "measured here"
+    assert est.decode.mean == pytest.approx(record["speed"]["gen_tokens_per_s"], rel=1e-6)
+    assert est.prompt_evidence.kind == "measured here"
+    assert est.prompt.mean == pytest.approx(record["speed"]["prompt_tokens_per_s"], rel=1e-6)
+    other = speed.estimate("SmolLM2-135M-Instruct", "Q8_0", "rtx-4090-24gb")
+    assert other.evidence.kind != "measured here"  # another machine
+
+
+def test_rates_print_as_the_project_prints_numbers() -> None:
+    assert str(speed.Rate(73.4, 69.2, 76.0)) == "73.4 [69.2–76.0]"
+    assert str(speed.Rate(49.7, 44.9, 54.5, se=2.9, n=3)) == "49.7 ± 2.9 se"
+    assert str(speed.Rate(5020.4, 2786.0, 8283.0)) == "5,020 [2,786–8,283]"

@@ -35,6 +35,15 @@ GENERATED_TOKENS = 128  # KV room kept for the answer when the placement is chos
 Z90 = 1.645  # a published standard deviation -> 90 % interval
 
 
+def _num(x: float) -> str:
+    """Three significant figures without scientific notation (5,020 not 5.02e+03)."""
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
 @dataclass(frozen=True)
 class Rate:
     """A speed (tokens/s) or a time (s): ``mean`` with a 90 % interval ``[low, high]``;
@@ -49,10 +58,10 @@ class Rate:
 
     def __str__(self) -> str:
         if self.se is not None:
-            return f"{self.mean:.3g} ± {self.se:.2g} se"
+            return f"{_num(self.mean)} ± {_num(self.se)} se"
         if self.low == self.high:
-            return f"{self.mean:.3g}"
-        return f"{self.mean:.3g} [{self.low:.3g}–{self.high:.3g}]"
+            return _num(self.mean)
+        return f"{_num(self.mean)} [{_num(self.low)}–{_num(self.high)}]"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +265,9 @@ def estimate(
     for w in work.prompt:
         stand_in = speed_model.prompt.key_for(w.backend)
         if stand_in != w.backend:
+            # the borrowed backend's own single-device band, not this regime's
+            p_lo, p_hi = _band(speed_model.prompt_band, "single")
+            prompt_rate = Rate(1 / prompt_s, p_lo / prompt_s, p_hi / prompt_s)
             notes.append(
                 f"prompt speed: no {w.backend} prefill measurements; {stand_in}'s "
                 "fitted prefill efficiency stands in"
