@@ -24,8 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from advisor.curves.findings import gather
+    from advisor.errors import AdvisorError
+    from advisor.evidence.tasks import resolve_task
 
-    data = gather(args.task)
+    if not args.task.strip():
+        raise AdvisorError("--task is empty: give a task name, e.g. --task mmlu")
+    data = gather(resolve_task(args.task))
     if args.json:
         print_json(data, command="findings")
         return 0
@@ -191,13 +195,16 @@ def render_local(local: dict[str, Any], out: Any) -> None:
         table.add_column("model")
         table.add_column("task")
         table.add_column("top")
+        table.add_column("n", justify="right")
         for f in formats:
             table.add_column(f, justify="right")
         cells: dict[tuple[str, str], dict[str, Any]] = {}
         for r in deg:
-            cells.setdefault((r["model"], r["task"]), {"top": r["top"]})[r["format"]] = r
+            cells.setdefault((r["model"], r["task"]), {"top": r["top"], "n": r["n"]})[
+                r["format"]
+            ] = r
         for (model, task), row in sorted(cells.items()):
-            table.add_row(model, task, row["top"], *(
+            table.add_row(model, task, row["top"], str(row["n"]), *(
                 _pm(row[f]["drop"], row[f]["se"], 1 if row[f]["kept"] is not None or
                     row[f]["metric"] != "perplexity" else 2, sign=True) if f in row else ""
                 for f in formats))  # fmt: skip

@@ -52,15 +52,48 @@ def _kld(m: object) -> tuple[str, str]:
     )
 
 
+def _store_paths(given: list[str]) -> list[Path]:
+    """The stores named with --store: existing regular files (a folder or a FIFO would
+    fail or block later)."""
+    from advisor.errors import AdvisorError
+
+    paths = []
+    for raw in given:
+        if not raw.strip():
+            raise AdvisorError("--store is empty: give the path of a .jsonl store")
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise AdvisorError(f"no such store: {path}")
+        if path.is_dir():
+            raise AdvisorError(f"the store {path} is a folder, not a .jsonl file")
+        if not path.is_file():
+            raise AdvisorError(f"the store {path} is not a regular file")
+        paths.append(path)
+    return paths
+
+
+def _task(raw: str) -> str:
+    from advisor.errors import AdvisorError
+    from advisor.evidence.tasks import known_tasks
+
+    task = raw.strip()
+    if not task:
+        raise AdvisorError("--task is empty: give a task name, e.g. --task mmlu")
+    if task not in known_tasks():
+        raise AdvisorError(f"unknown task {raw!r}: try mmlu, arc_easy, humaneval or kld")
+    return task
+
+
 def run(args: argparse.Namespace) -> int:
     from advisor.errors import AdvisorError
     from advisor.evidence import store_paths
     from advisor.measure.store import load_measurements
 
-    paths = [Path(s) for s in args.store] if args.store else store_paths()
-    missing = [str(p) for p in paths if args.store and not p.exists()]
-    if missing:
-        raise AdvisorError(f"no such store: {', '.join(missing)}")
+    paths = _store_paths(args.store) if args.store is not None else store_paths()
+    if args.task is not None:
+        args.task = _task(args.task)
+    if args.model is not None and not args.model.strip():
+        raise AdvisorError("--model is empty: give part of a model name, e.g. --model qwen")
     records = [
         m
         for m in load_measurements(paths)
