@@ -28,7 +28,7 @@ from advisor.speed.shape import (
     attended_tokens,
     compute_buffer_bytes,
     format_facts,
-    kv_bytes,
+    kv_per_layer,
     model_shape,
     runtime_overhead_bytes,
 )
@@ -53,6 +53,7 @@ class DeviceShare:
 
     device: Device
     role: str  # "gpu" or "host"
+    first_layer: int  # index of the first repeating layer here (layers are contiguous)
     layers: int  # repeating layers whose attention/dense weights are here
     expert_layers: int  # MoE layers whose expert tensors are here
     output_head: bool
@@ -215,7 +216,7 @@ def _shares(
     head_on_gpu = bool(accels) and split.ngl > n
     first_gpu_layer = n - gpu_layers
     dense = n - shape.n_moe_layers  # leading dense FFN layers of a MoE model
-    kv_layer = kv_bytes(arch, context_tokens, kv_cache_type) / n
+    kv = kv_per_layer(arch, context_tokens, kv_cache_type, facts.runtime)
     counts = _split_counts(gpu_layers, split.tensor_split) if accels else []
     compute = compute_buffer_bytes(arch, context_tokens, facts.runtime)
     shares: list[DeviceShare] = []
@@ -236,11 +237,12 @@ def _shares(
             DeviceShare(
                 device=device,
                 role="gpu",
+                first_layer=layers.start,
                 layers=len(layers),
                 expert_layers=experts,
                 output_head=head_on_gpu and last,
                 weight_bytes=int(weight),
-                kv_bytes=0 if split.kv_on_host else int(kv_layer * len(layers)),
+                kv_bytes=0 if split.kv_on_host else int(sum(kv[j] for j in layers)),
                 compute_bytes=compute if used else 0,
                 overhead_bytes=runtime_overhead_bytes(facts.runtime, "gpu") if used else 0,
                 capacity_bytes=device.usable_bytes,
@@ -256,13 +258,14 @@ def _shares(
         + (0 if head_on_gpu else shape.output_bytes)
         + (shape.token_embd_bytes if facts.runtime == "llama.cpp" or not accels else 0)
     )
-    host_kv = kv_layer * (n if split.kv_on_host else host_layers)
+    host_kv = sum(kv) if split.kv_on_host else sum(kv[:host_layers])
     gpu_total = sum(s.total_bytes for s in shares)
     capacity = system.host.usable_bytes - (gpu_total if system.unified else 0)
     shares.append(
         DeviceShare(
             device=system.host,
             role="host",
+            first_layer=0,
             layers=host_layers,
             expert_layers=host_experts,
             output_head=not head_on_gpu,
@@ -493,7 +496,9 @@ def token_work(
     facts = format_facts(placement.format)
     shape = model_shape(arch, placement.format)
     n = shape.n_layers
-    kv_layer = kv_bytes(arch, int(round(decode_context_tokens)), placement.kv_cache_type) / n
+    kv = kv_per_layer(
+        arch, int(round(decode_context_tokens)), placement.kv_cache_type, placement.runtime
+    )
     prompt_ctx = int(round(prompt_depth_tokens + prompt_tokens / 2))
     attn_layer = shape.attention_flops_per_ctx_token * attended_tokens(arch, prompt_ctx) / n
     layer_flops = 2 * shape.layer_active_params
@@ -509,8 +514,11 @@ def token_work(
             + moe_here * shape.active_expert_bytes_per_layer
             + (shape.output_bytes if s.output_head else 0.0)
         )
-        kv_layers = (
-            n if (host and placement.kv_on_host) else (0 if placement.kv_on_host else s.layers)
+        here = range(s.first_layer, s.first_layer + s.layers)
+        kv_here = (
+            sum(kv)
+            if (host and placement.kv_on_host)
+            else (0.0 if placement.kv_on_host else sum(kv[j] for j in here))
         )
         if weight or s.layers or moe_here:
             decode.append(
@@ -520,7 +528,7 @@ def token_work(
                     s.device.bandwidth_gbs,
                     s.device.tflops,
                     weight,
-                    kv_layer * kv_layers,
+                    kv_here,
                     s.layers,
                     moe_here,
                     0.0,

@@ -4,10 +4,9 @@ Decode reads every weight a token touches once (the token embedding only one row
 counted; a tied embedding is read as the output head) and the KV cache at the context.
 Prefill does 2 FLOPs per active parameter per token plus attention over the context.
 
-The byte counts follow :mod:`advisor.memory` (the format's per-part bits/weight as in
-``weight_bytes``, ``kv_cache_bytes``). The MoE split (shared vs expert parameters) is
-derived here from the catalogue's total and active counts, in :func:`model_shape` alone,
-until the memory model's ``weight_breakdown`` lands: then only that function changes.
+The byte counts come from :mod:`advisor.memory` (``weight_breakdown``: embedding, head,
+each layer and its experts; ``kv_cache_bytes``), FLOPs from the catalogue's parameter
+counts; :func:`model_shape` is the one place that reads them.
 """
 
 from __future__ import annotations
@@ -160,38 +159,48 @@ def _expert_params(arch: Architecture) -> tuple[float, float]:
 
 @lru_cache(maxsize=4096)
 def model_shape(arch: Architecture, fmt: str) -> ModelShape:
-    """Bytes and FLOPs per token of ``arch`` stored in ``fmt``."""
+    """Bytes and FLOPs per token of ``arch`` stored in ``fmt``.
+
+    Bytes: :func:`advisor.memory.weight_breakdown` (llama.cpp's per-tensor quantization
+    recipe for GGUF types, linear layers at the format's bits/weight otherwise), averaged
+    per repeating layer. A tied embedding is read as the head; llama.cpp also keeps a copy
+    of it on the host as the input layer (``TENSOR_DUPLICATED``). FLOPs: the catalogue's
+    parameter counts, the MoE split derived from total and active counts.
+    """
     f = format_facts(fmt)
-    gguf = f.runtime == "llama.cpp"
+    try:
+        wb = memory.weight_breakdown(arch, f.name, f.runtime)
+    except memory.MemoryModelError as exc:
+        raise SpeedInputError(str(exc)) from None
     expert_params, active_expert_params = _expert_params(arch)
     shared_body = arch.body_params - expert_params
     if shared_body <= 0:
         raise SpeedInputError(
             f"{arch.name}: expert parameters exceed the body; check the catalogue"
         )
-    n_moe = (arch.n_layers - (arch.n_dense_layers or 0)) if expert_params else 0
-    embed_bpw = f.output_bpw if (arch.tied_embeddings and gguf) else f.embed_bpw
-    if arch.tied_embeddings:
-        output = arch.embed_params * embed_bpw / 8
-        token_embd = 0.0  # one tensor, counted once, read as the head
-    else:
-        output = arch.output_params * f.output_bpw / 8
-        token_embd = arch.embed_params * embed_bpw / 8
+    n = arch.n_layers
+    experts = [e for e in wb.expert_bytes if e > 0]
+    n_moe = len(experts)
+    share = (arch.experts_per_token or 0) / arch.n_experts if arch.n_experts else 0.0
+    dense = sum(wb.layer_bytes) - sum(experts)
+    tied = wb.output_bytes == 0
+    head = (wb.token_embd_bytes if tied else wb.output_bytes) + wb.other_bytes
+    # transformers keeps one tied tensor (counted as the head); llama.cpp a host copy too
+    token_embd = 0.0 if tied and f.runtime != "llama.cpp" else float(wb.token_embd_bytes)
     head_params = float(arch.embed_params if arch.tied_embeddings else arch.output_params)
     v_dim = arch.v_head_dim or arch.head_dim
     if arch.attention == "mla":
         per_layer = 2 * arch.n_heads * ((arch.kv_lora_rank or 0) + (arch.qk_rope_head_dim or 0))
     else:
         per_layer = 2 * arch.n_heads * (arch.head_dim + v_dim)
+    mean_expert = sum(experts) / n_moe if n_moe else 0.0
     return ModelShape(
-        n_layers=arch.n_layers,
+        n_layers=n,
         n_moe_layers=n_moe,
-        layer_bytes=shared_body * f.body_bpw / 8 / arch.n_layers,
-        expert_bytes_per_layer=(expert_params * f.expert_bpw / 8 / n_moe) if n_moe else 0.0,
-        active_expert_bytes_per_layer=(active_expert_params * f.expert_bpw / 8 / n_moe)
-        if n_moe
-        else 0.0,
-        output_bytes=output,
+        layer_bytes=dense / n,
+        expert_bytes_per_layer=mean_expert,
+        active_expert_bytes_per_layer=mean_expert * share,
+        output_bytes=float(head),
         token_embd_bytes=token_embd,
         active_params=shared_body + active_expert_params + head_params,
         output_params=head_params,
@@ -205,6 +214,24 @@ def kv_bytes(arch: Architecture, context_tokens: int, kv_cache_type: str = "f16"
         return 0.0
     try:
         return float(memory.kv_cache_bytes(arch, context_tokens, kv_cache_type))
+    except memory.MemoryModelError as exc:
+        raise SpeedInputError(str(exc)) from None
+
+
+@lru_cache(maxsize=16384)
+def kv_per_layer(
+    arch: Architecture, context_tokens: int, kv_cache_type: str = "f16", runtime: str = "llama.cpp"
+) -> tuple[float, ...]:
+    """KV bytes of each layer at ``context_tokens`` as the runtime allocates them (sliding
+    windows, layers without a cache), from :func:`advisor.memory.kv_bytes_per_layer`."""
+    if context_tokens <= 0:
+        return (0.0,) * arch.n_layers
+    backend = "llama.cpp" if runtime == "llama.cpp" else "transformers"
+    try:
+        return tuple(
+            float(b)
+            for b in memory.kv_bytes_per_layer(arch, context_tokens, kv_cache_type, backend)
+        )
     except memory.MemoryModelError as exc:
         raise SpeedInputError(str(exc)) from None
 
