@@ -107,8 +107,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--margin",
         type=_fraction,
-        default=0.10,
-        help="fraction of the budget kept free (default 0.10)",
+        default=None,
+        help="fraction of the budget kept free on top of the memory model's calibrated upper "
+        "bound (default: 0 for GPU and Apple unified memory, 0.10 of system RAM for the OS)",
     )
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -161,7 +162,8 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
     """A compact table with the evidence as numbered notes below it."""
     print(
         f"{styled('Budget')} {rec.budget_label} of {rec.budget.memory_kind}; "
-        f"{rec.safety_margin:.0%} kept free -> {gb(rec.usable_bytes)} usable. Task "
+        f"{rec.safety_margin:.0%} kept free -> {gb(rec.usable_bytes)} usable, each config "
+        f"budgeted at the memory model's calibrated upper bound. Task "
         f"{styled(rec.task)}, context {rec.context_tokens} tokens, KV cache "
         f"{rec.kv_cache_type}, backend {rec.backend}, {rec.variant} models."
     )
@@ -173,7 +175,7 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
             raise AdvisorError("no candidate configs for this question")
         raise AdvisorError(
             f"nothing fits in {gb(rec.usable_bytes)}: the smallest candidate, {s.label}, "
-            f"needs {gb(s.footprint.total_bytes)} at {rec.context_tokens} tokens "
+            f"needs {gb(s.memory_bytes)} at {rec.context_tokens} tokens "
             f"(weights {gb(s.footprint.weight_bytes)}, KV {gb(s.footprint.kv_bytes)})"
         )
     headers = ["#", "model", "format", "bits/w", "GB: total = weights+KV+other", "free",

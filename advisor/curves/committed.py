@@ -96,7 +96,7 @@ def size_law_anchor(
     data: Mapping[str, Any], family: str, task: str, params: float
 ) -> tuple[float, float, str] | None:
     law = data["size_laws"].get(f"{family}|{task}")
-    if law is None:
+    if law is None or law["n"] < 2:  # one model's score is that model's, not a family law
         return None
     lo, hi = law["params_range"]
     if not lo / 4 <= params <= hi * 4:  # no extrapolation beyond 4x the fitted sizes

@@ -25,11 +25,20 @@ from typing import Any
 from advisor import profiles
 from advisor.curves.law import KINDS, METHODS
 from advisor.evidence.measured import store_paths
-from advisor.evidence.tasks import curve_kind
+from advisor.evidence.metrics import metric_info
+from advisor.evidence.tasks import curve_kind, task_info
 from advisor.measure.store import load_measurements
 from advisor.profiles.formats import get_format, is_sixteen_bit
 
 __all__ = ["KINDS", "METHODS", "measured_points", "published_points", "with_anchors"]
+
+
+def ranks_as_task(task: str, metric: str) -> bool:
+    """Whether a figure measures the quantity its task is ranked on (a leaderboard's
+    normalised BBH score and a maker's raw BBH accuracy are different numbers)."""
+    info = task_info(task)
+    quantity = metric_info(metric).quantity
+    return info is None or quantity == info.quantity or quantity == "perplexity"
 
 
 def task_kind(task: str, metric: str | None = None) -> tuple[str, float] | None:
@@ -117,6 +126,8 @@ def published_points() -> list[dict[str, Any]]:
         if kind[0] == "ppl" and p.metric != "ppl":
             continue
         if kind[0] != "ppl" and p.unit != "percent":
+            continue
+        if not ranks_as_task(p.task, p.metric):
             continue
         method = _method_of(p)
         if method is None:

@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from advisor.curves import law as scale_law
 from advisor.curves.committed import CurvesError, coefficients
-from advisor.curves.data import effective_bits, task_kind
+from advisor.curves.data import effective_bits, ranks_as_task, task_kind
 from advisor.curves.law import (
     BITS_REF,
     KINDS,
@@ -1153,6 +1153,8 @@ def _published_anchor_table() -> list[list[Any]]:
             continue
         if p.unit not in {"percent", "ppl"} or p.metric.startswith("delta"):
             continue
+        if not ranks_as_task(p.task, p.metric):
+            continue
         rank = (p.file != "base_scores.csv", p.source)
         key = (p.arch_id, p.task)
         if key not in best or rank < best[key][0]:
@@ -1248,6 +1250,7 @@ def build(measurement_paths: Sequence[Any] | None = None, n_bootstrap: int = 60)
         "coefficient_sd": _rounded({"beta": beta_sd, "alpha": _coefficient_sd(coefs, "alpha")}),
         "size_laws": {f"{f}|{t}": _rounded(v) for (f, t), v in sorted(size_laws.items())},
         "anchors": [[a, t, round(v, 4), s] for a, t, v, s in _published_anchor_table()],
+        "variant_shifts": _rounded(variant_shifts()),
     }
 
 
@@ -1281,6 +1284,44 @@ def fit_method_offsets(
     return {n: float(w[names.index(n)]) for n in new + families}
 
 
+def variant_shifts(min_pairs: int = 3) -> dict[str, dict[str, float]]:
+    """How a post-trained model's 16-bit score differs from its base model's, per task
+    (and per task kind as a fallback): the mean and spread over the catalogue's
+    base/instruct pairs with published scores for both. A prediction for an instruct model
+    without its own 16-bit score starts from its base's score plus this shift, and says so."""
+    from advisor import profiles
+
+    archs = profiles.architectures()
+    scores = {(a, t): v for a, t, v, _ in _published_anchor_table()}
+    by_task: dict[str, list[float]] = defaultdict(list)
+    for (arch_id, task), value in scores.items():
+        arch = archs.get(arch_id)
+        if arch is None or arch.deploy_variant == "base" or not arch.base_model_id:
+            continue
+        base = scores.get((arch.base_model_id, task))
+        if base is not None:
+            by_task[task].append(value - base)
+    out: dict[str, dict[str, float]] = {}
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for task, deltas in sorted(by_task.items()):
+        info = task_kind(task)
+        if info is None or info[0] == "ppl":
+            continue
+        by_kind[f"kind:{info[0]}"].extend(deltas)
+        if len(deltas) >= min_pairs:
+            out[task] = _shift(deltas)
+    for kind, deltas in sorted(by_kind.items()):
+        if len(deltas) >= min_pairs:
+            out[kind] = _shift(deltas)
+    return out
+
+
+def _shift(deltas: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray(deltas, dtype=float)
+    sd = float(np.std(arr, ddof=1)) if len(arr) > 1 else 5.0
+    return {"mean": float(np.median(arr)), "sd": max(sd, 1.0), "n": float(len(arr))}
+
+
 def _coefficient_sd(coefs: Mapping[str, Any], name: str) -> float:
     i = coefs["names"].index(name)
     return float(math.sqrt(max(coefs["cov"][i][i], 0.0)))
@@ -1299,11 +1340,17 @@ def _anchor_points() -> list[dict[str, Any]]:
         if info is None or info[0] == "ppl":
             continue
         points.append(
-            {"model": arch_id, "family": f"{arch.family_key}@{arch.deploy_variant}",
+            {"model": arch_id, "family": size_law_family(arch),
              "params": arch.params_total, "task": task, "score": value, "method": "float",
              "bits_per_weight": 16.0}
         )  # fmt: skip
     return points
+
+
+def size_law_family(arch: Any) -> str:
+    """The key a model's size law is kept under: its family and its variant (base,
+    instruct, reasoning ...), so differently post-trained models never share a law."""
+    return f"{arch.family_key}@{arch.variant or arch.deploy_variant}"
 
 
 def _advisor_version() -> str:

@@ -42,11 +42,33 @@ def anchor_for(arch: Architecture, task: str, data: Mapping[str, Any]) -> Anchor
     published = published_anchor_index(data).get(key)
     if published is not None:
         return Anchor(published[0], 0.0, published[1], "published")
-    family = f"{arch.family_key}@{arch.deploy_variant}"
+    family = f"{arch.family_key}@{arch.variant or arch.deploy_variant}"
     law = size_law_anchor(data, family, task, float(arch.params_total))
-    if law is None:
+    if law is not None:
+        return Anchor(law[0], law[1], law[2], "size law")
+    return _from_base_model(arch, task, data)
+
+
+def _from_base_model(arch: Architecture, task: str, data: Mapping[str, Any]) -> Anchor | None:
+    """A post-trained model without a 16-bit score of its own: its base model's score
+    plus the shift post-training makes on this task (or task kind) across the catalogue's
+    base/instruct pairs — never the base's figure as if it were the instruct model's."""
+    if arch.deploy_variant == "base" or not arch.base_model_id:
         return None
-    return Anchor(law[0], law[1], law[2], "size law")
+    base = published_anchor_index(data).get((arch.base_model_id, task))
+    info = curve_kind(task)
+    shifts = data.get("variant_shifts", {})
+    shift = shifts.get(task) or (shifts.get(f"kind:{info[0]}") if info else None)
+    if base is None or shift is None:
+        return None
+    value = base[0] + float(shift["mean"])
+    if info is not None and info[0] != "ppl":
+        value = min(100.0, max(info[1], value))
+    source = (
+        f"{base[1]} (the base model) {float(shift['mean']):+.1f} post-training shift "
+        f"(median of {int(shift['n'])} base/instruct pairs, sd {float(shift['sd']):.1f})"
+    )
+    return Anchor(value, float(shift["sd"]), source, "base model + shift")
 
 
 def predict_for_config(
@@ -56,11 +78,14 @@ def predict_for_config(
     *,
     anchor: Anchor | None = None,
     data: Mapping[str, Any] | None = None,
+    tool: str | None = None,
 ) -> Evidence | None:
     """Predicted score of ``arch`` at ``fmt`` on ``task``, or None where no curve applies.
 
     ``anchor`` overrides the model's 16-bit anchor (e.g. the caller's own measurement);
-    ``data`` overrides the committed coefficients (e.g. a refit without one family).
+    ``data`` overrides the committed coefficients (e.g. a refit without one family);
+    ``tool`` says how a GGUF file was made ("plain", "imatrix", "autoround"; None:
+    unknown, the calibrated tools' average with their spread in the interval).
     None when there are no coefficients, the task has no curve, or there is no anchor;
     also for a 16-bit format whose anchor is itself evidence (it is shown instead).
     """
@@ -83,7 +108,7 @@ def predict_for_config(
         "anchor_sd": anchor.sd, "method": fmt.method, "bits": fmt.nominal_bits,
         "bits_per_weight": 16.0 if fmt.method == "float" else fmt.body_bpw,
         "params": float(arch.params_total), "family": arch.family_key,
-        "training_tokens": arch.training_tokens,
+        "training_tokens": arch.training_tokens, "tool": tool, "format": fmt.name,
     }  # fmt: skip
     out = evaluate(deg, point)
     return _evidence(data, task, kind, out, anchor, fmt)

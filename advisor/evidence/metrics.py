@@ -15,7 +15,8 @@ from functools import cache
 class Metric:
     name: str
     higher_is_better: bool
-    quantity: str  # "accuracy", "perplexity", "perplexity_change", "divergence", "other"
+    quantity: str  # "accuracy", "accuracy_above_chance", "perplexity", "perplexity_change",
+    # "divergence", "other": evidence of one quantity is never ranked against another
     unit: str  # "percent", "ppl", "nats", "bits", "ratio"
     label: str
     stored_scale: float = 1.0  # local store value × stored_scale = shown value
@@ -45,6 +46,16 @@ METRICS: dict[str, Metric] = {
         _accuracy("maj@4", "majority@4 %"),
         _accuracy("maj@8", "majority@8 %"),
         _accuracy("win_rate", "win rate %"),
+        # The Open LLM Leaderboard's normalised score: accuracy above chance, rescaled to
+        # 0-100 (BBH, MuSR and its average cannot be turned back into raw accuracy).
+        Metric(
+            "acc_norm_chance",
+            True,
+            "accuracy_above_chance",
+            "percent",
+            "accuracy above chance %",
+            stored_scale=100.0,
+        ),
         Metric("ppl", False, "perplexity", "ppl", "perplexity"),
         Metric("perplexity", False, "perplexity", "ppl", "perplexity"),
         Metric("word_perplexity", False, "perplexity", "ppl", "word perplexity"),

@@ -211,6 +211,10 @@ BNB_SOURCE = (
     "(QLoRA, arXiv 2305.14314): int8 keeps an fp32 scale per row; nf4/fp4 an fp32 absmax "
     "per 64 weights, or with double quantization an 8-bit absmax plus an fp32 scale per 256 blocks"
 )
+QLLM_EVAL_SOURCE = (
+    "thu-nics/qllm-eval (Li et al. 2024, arXiv 2402.18158): asymmetric round-to-nearest, "
+    "an fp16 scale and zero per group of 128 weights"
+)
 GPTQ_AWQ_SOURCE = (
     "AutoGPTQ / AutoAWQ packing: a fp16 scale and a packed zero point per group of 128 "
     "weights; embeddings and lm_head left in 16-bit (Qwen2.5 speed benchmark, SOURCES.md)"
@@ -263,6 +267,12 @@ LINEAR_FORMATS: dict[str, LinearQuantFormat] = {
         LinearQuantFormat("fp4", "bnb", 4, 4 + 32 / 64, 16, 64, BNB_SOURCE),
         LinearQuantFormat("nf4-dq", "bnb", 4, 4 + 8 / 64 + 32 / (64 * 256), 16, 64, BNB_SOURCE),
         LinearQuantFormat("fp4-dq", "bnb", 4, 4 + 8 / 64 + 32 / (64 * 256), 16, 64, BNB_SOURCE),
+        # Research formats of published grids (weight-only round-to-nearest), named so
+        # benchmarks can ask `recommend(formats=...)` about them; never offered by default.
+        *(
+            LinearQuantFormat(f"RTN-W{b}-g128", "rtn", b, b + 32 / 128, 16, 128, QLLM_EVAL_SOURCE)
+            for b in (8, 4, 3, 2)
+        ),
         LinearQuantFormat("GPTQ-Int8", "gptq", 8, 8 + (16 + 8) / 128, 16, 128, GPTQ_AWQ_SOURCE),
         LinearQuantFormat("GPTQ-Int4", "gptq", 4, 4 + (16 + 4) / 128, 16, 128, GPTQ_AWQ_SOURCE),
         LinearQuantFormat("AWQ", "awq", 4, 4 + (16 + 4) / 128, 16, 128, GPTQ_AWQ_SOURCE),

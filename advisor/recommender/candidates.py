@@ -21,6 +21,13 @@ from advisor.evidence import Evidence, measured_evidence, published_evidence
 from advisor.evidence.model import Estimate, combine
 from advisor.memory import Footprint, footprint
 from advisor.profiles import Architecture, architectures
+from advisor.profiles.artifacts import (
+    Artifact,
+    MakeRecipe,
+    artifacts_for,
+    make_command,
+    run_command,
+)
 from advisor.profiles.formats import BNB_FORMATS, COMMON_GGUF_TYPES, Format, get_format
 from advisor.recommender.budget import RecommendError
 
@@ -63,8 +70,14 @@ class Candidate:
         return self.estimate
 
     @property
+    def memory_bytes(self) -> int:
+        """What the config is budgeted at on its device: the memory model's calibrated
+        upper bound (its validation residuals per backend), not the point estimate."""
+        return self.footprint.upper_bytes
+
+    @property
     def headroom_bytes(self) -> int:
-        return self.budget_bytes - self.footprint.total_bytes
+        return self.budget_bytes - self.memory_bytes
 
     @property
     def disagreement(self) -> str | None:
@@ -93,12 +106,39 @@ class Candidate:
             "nominal_bits": self.format.nominal_bits,
             "bits_per_weight": round(self.bits_per_weight, 4),
             "memory": memory,
-            "memory_bytes": self.footprint.total_bytes,
+            "memory_bytes": self.memory_bytes,
             "headroom_bytes": self.headroom_bytes,
             "score": None if self.estimate is None else self.estimate.to_dict(),
             "evidence": [e.to_dict() for e in self.evidence],
             "disagreement": self.disagreement,
-            **self.extras,
+            **{k: v for k, v in self.extras.items() if k != "source"},
+            **self._source_dict(),
+        }
+
+    @property
+    def source(self) -> Source | None:
+        found = self.extras.get("source")
+        return found if isinstance(found, Source) else None
+
+    def run_flags(self) -> tuple[str, ...]:
+        """Placement flags for the run command (llama.cpp: all layers on the GPU, or none)."""
+        flags = self.extras.get("run_flags")
+        if isinstance(flags, tuple):
+            return flags
+        if self.format.backend == "gguf":
+            return ("-ngl", "99") if self.footprint.device == "cuda" else ()
+        return ()
+
+    def _source_dict(self) -> dict[str, Any]:
+        src = self.source
+        if src is None:
+            return {"get": None, "artifact": None, "make": None, "run": None}
+        body = src.to_dict(self.footprint.context_tokens, self.run_flags())
+        return {
+            "get": body["label"],
+            "artifact": body["artifact"],
+            "make": body["make"],
+            "run": body["run"],
         }
 
 
@@ -163,6 +203,69 @@ def select_families(
     return [a for a in pool if a.family_key in wanted or a.family.lower() in wanted]
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a config comes from: a published artifact, or a recipe that makes it."""
+
+    artifact: Artifact | None
+    recipe: MakeRecipe | None
+
+    @property
+    def obtainable(self) -> bool:
+        return self.artifact is not None or (self.recipe is not None and self.recipe.kind != "none")
+
+    @property
+    def tool(self) -> str | None:
+        """How the GGUF file is made, for the curves: with an importance matrix (the
+        artifact says so), plain (made here with llama-quantize at 3+ bits), or unknown."""
+        if self.artifact is not None:
+            return "imatrix" if self.artifact.imatrix == "yes" else None
+        if self.recipe is not None and self.recipe.kind == "llama-quantize":
+            return (
+                "imatrix" if any("llama-imatrix" in step for step in self.recipe.steps) else "plain"
+            )
+        return None
+
+    def label(self) -> str:
+        """What to get, in a few words: ``repo:file`` or ``make: llama-quantize``."""
+        if self.artifact is not None:
+            a = self.artifact
+            return f"{a.repo}:{a.file}" if a.file else a.repo
+        if self.recipe is not None:
+            return f"make: {self.recipe.kind}" if self.recipe.kind != "none" else "none"
+        return "none"
+
+    def run(self, context_tokens: int, flags: Sequence[str] = ()) -> str | None:
+        target = self.artifact if self.artifact is not None else self.recipe
+        if target is None or not self.obtainable:
+            return None
+        return run_command(target, context_tokens, flags)
+
+    def to_dict(self, context_tokens: int, flags: Sequence[str] = ()) -> dict[str, Any]:
+        return {
+            "label": self.label(),
+            "artifact": None if self.artifact is None else self.artifact.to_dict(),
+            "make": None if self.recipe is None else self.recipe.to_dict(),
+            "run": self.run(context_tokens, flags),
+        }
+
+
+_SOURCES: dict[tuple[str, str], Source] = {}
+
+
+def source_of(arch: Architecture, fmt: Format) -> Source:
+    """The preferred artifact of a config, else the recipe that makes it (cached)."""
+    key = (arch.model_id, fmt.name)
+    found = _SOURCES.get(key)
+    if found is None:
+        # A caller's fine-tune has no catalogue artifacts: the recipe makes its formats from
+        # its own weights (its model id is the caller's).
+        listed = artifacts_for(arch, fmt) if arch.model_id in architectures() else []
+        found = Source(listed[0], None) if listed else Source(None, make_command(arch, fmt))
+        _SOURCES[key] = found
+    return found
+
+
 def build_candidates(
     archs: Iterable[Architecture],
     formats: Sequence[str],
@@ -175,9 +278,11 @@ def build_candidates(
     caller_evidence: Mapping[tuple[str, str], Sequence[Evidence]] | None = None,
     anchors: Mapping[str, Anchor] | None = None,
     curve_data: Mapping[str, Any] | None = None,
+    published: bool = True,
 ) -> list[Candidate]:
     """Every (model, format) with its footprint and evidence; the estimate is set by the
-    ranking, which knows which published sources compare across the candidates."""
+    ranking, which knows which published sources compare across the candidates.
+    ``published=False`` leaves the bundled published scores out (the curves' view)."""
     memory_device = "cuda" if device == "cuda" else "cpu"
     out = []
     for arch in archs:
@@ -186,14 +291,19 @@ def build_candidates(
             fp = footprint(arch, fmt, context_tokens, kv_cache_type, device=memory_device)
             mine = list((caller_evidence or {}).get((arch.model_id, fmt.name), ()))
             anchor = (anchors or {}).get(arch.model_id)
-            predicted = predict_for_config(arch, fmt, task, anchor=anchor, data=curve_data)
+            source = source_of(arch, fmt)
+            predicted = predict_for_config(
+                arch, fmt, task, anchor=anchor, data=curve_data, tool=source.tool
+            )
             evidence = (
                 mine
                 + measured_evidence(arch, fmt, task)
-                + published_evidence(arch, fmt, task)
+                + (published_evidence(arch, fmt, task) if published else [])
                 + ([] if predicted is None else [predicted])
             )
-            out.append(Candidate(arch, fmt, fp, budget_bytes, tuple(evidence)))
+            out.append(
+                Candidate(arch, fmt, fp, budget_bytes, tuple(evidence), extras={"source": source})
+            )
     return out
 
 

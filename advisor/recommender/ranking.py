@@ -28,7 +28,10 @@ from advisor.recommender.candidates import (
 )
 from advisor.recommender.points import caller_evidence
 
-DEFAULT_SAFETY_MARGIN = 0.10
+# The fit test is the memory model's calibrated upper bound; on top of it, system RAM keeps
+# a share for the operating system and other programs. GPU memory and Apple's Metal working
+# set (already a limit below the whole) keep none unless asked.
+DEFAULT_SAFETY_MARGIN: dict[str, float] = {"cuda": 0.0, "cpu": 0.10, "apple": 0.0}
 RISKS = ("averse", "neutral")
 MAX_CONTEXT_TOKENS = 10_000_000  # beyond every model's limit: a typo, not a question
 
@@ -293,7 +296,7 @@ def recommend(
     kv_cache: str = "f16",
     backend: str = "any",
     device: str | None = None,
-    safety_margin: float = DEFAULT_SAFETY_MARGIN,
+    safety_margin: float | None = None,
     families: Sequence[str] | None = None,
     *,
     models: Sequence[str] | None = None,
@@ -303,6 +306,7 @@ def recommend(
     risk: str = "averse",
     hardware: str | None = None,
     curve_data: Mapping[str, Any] | None = None,
+    published: bool = True,
 ) -> Recommendation:
     """Rank the configs that fit ``budget`` ("24GB", "16GiB", or bytes) for ``task``.
 
@@ -314,13 +318,16 @@ def recommend(
     anchor their model's curve. ``variant`` picks instruct (default), base or any models
     (ignored for named ``models``). ``risk="averse"`` ranks by the lower end of the 90 %
     interval, ``"neutral"`` by the mean. ``curve_data`` replaces the committed curve
-    coefficients (a refit, e.g. without one family).
+    coefficients (a refit, e.g. without one family); ``published=False`` ranks on the
+    measurements, the caller's points and the curves only (no bundled published scores).
     """
+    notes: list[str] = []
+    plan = make_budget(budget, device, hardware, notes)
+    if safety_margin is None:
+        safety_margin = DEFAULT_SAFETY_MARGIN[plan.device]
     _check_arguments(
         task, context, kv_cache, backend, variant, risk, safety_margin, families, models, formats
     )
-    notes: list[str] = []
-    plan = make_budget(budget, device, hardware, notes)
     try:
         resolved = resolve_task(task)
     except UnknownTaskError as exc:
@@ -370,18 +377,19 @@ def recommend(
         archs, names, context, kv_cache.lower(), plan.device, plan.total_bytes, resolved,
         caller_evidence=None if mine is None else mine.evidence,
         anchors=None if mine is None else mine.anchors,
-        curve_data=curve_data,
+        curve_data=curve_data, published=published,
     )  # fmt: skip
     scored = _with_estimates(built, resolved)
     usable = int(plan.usable_limit_bytes * (1 - safety_margin))
+    unobtainable = [c for c in scored if c.source is not None and not c.source.obtainable]
+    if unobtainable:
+        limits["no artifact and no way to make it"] = len(unobtainable)
+        scored = [c for c in scored if c not in unobtainable]
     fitting = sorted(
-        (c for c in scored if c.footprint.total_bytes <= usable), key=lambda c: _rank_key(c, risk)
+        (c for c in scored if c.memory_bytes <= usable), key=lambda c: _rank_key(c, risk)
     )
-    excluded = sorted(
-        (c for c in scored if c.footprint.total_bytes > usable),
-        key=lambda c: c.footprint.total_bytes,
-    )
-    smallest = min(scored, key=lambda c: c.footprint.total_bytes, default=None)
+    excluded = sorted((c for c in scored if c.memory_bytes > usable), key=lambda c: c.memory_bytes)
+    smallest = min(scored, key=lambda c: c.memory_bytes, default=None)
     sources = _sources(fitting[:50])
     published_keys = [s for s in sources if s["kind"] == "published"]
     if len(published_keys) > 1:

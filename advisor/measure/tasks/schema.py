@@ -106,7 +106,7 @@ def _arithmetic_cells(where: str, v: Any) -> list[list[Any]]:
 # -- the schema -----------------------------------------------------------------------------
 KINDS = ("multiple_choice", "last_word", "rolling_perplexity", "generate", "code", "kl_divergence")
 RANKING_KINDS = ("mc", "cloze", "gen", "ppl", "other")
-QUANTITIES = ("accuracy", "perplexity")
+QUANTITIES = ("accuracy", "accuracy_above_chance", "perplexity")
 NORMALIZERS = ("number", "squad", "last_number", "strip")
 JSONL_LAYOUTS = ("items", "truthfulqa", "claims")
 
