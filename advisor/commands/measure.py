@@ -78,13 +78,25 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt_value(row: dict[str, Any]) -> str:
-    v, se = row.get("value"), row.get("stderr")
-    if v is None:
+def measured_text(metric: str, value: float | None, stderr: float | None) -> str:
+    """A measurement as shown everywhere: ``49.7 ± 2.9 se %`` (accuracy in percent; the
+    store keeps a fraction), ``45.40 ± 2.40 se`` (perplexity)."""
+    from advisor.evidence.metrics import metric_info
+
+    if value is None:
         return "-"
-    if row.get("metric") in {"perplexity", "word_perplexity"}:
-        return f"{v:.2f}" + (f" ± {se:.2f}" if se is not None else "")
-    return f"{v:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+    info = metric_info(metric)
+    percent = info.unit == "percent"
+    scale = info.stored_scale
+    digits = 1 if percent else 2
+    text = f"{value * scale:.{digits}f}"
+    if stderr is not None:
+        text += f" ± {stderr * scale:.{digits}f} se"
+    return text + (" %" if percent else "")
+
+
+def _fmt_value(row: dict[str, Any]) -> str:
+    return measured_text(str(row.get("metric") or ""), row.get("value"), row.get("stderr"))
 
 
 class SweepRenderer:
@@ -141,6 +153,17 @@ class SweepRenderer:
             say(f"[dim]{ev.label}: all tasks already stored, skipped[/dim]")
         elif ev.kind == "restarted":
             say(f"[yellow]restarted[/yellow] {ev.label}: {d.get('reason')}")
+        elif ev.kind == "started":
+            limit = d.get("memory_limit_bytes")
+            held = (
+                f"memory limit {limit / 2**30:.2f} GiB ({d.get('enforcement')})"
+                if limit
+                else "no memory limit"
+            )
+            say(
+                f"[dim]{ev.label}: worker {d.get('pid')} on {d.get('host')}, {held}, "
+                f"timeout {d.get('timeout_s', 0):.0f} s per task[/dim]"
+            )
         elif ev.kind == "refused":
             say(f"[yellow]refused[/yellow] {ev.label}: {d['reason']} (--force to try anyway)")
         elif ev.kind == "loaded":
@@ -167,11 +190,10 @@ class SweepRenderer:
         if ev.kind == "task_done" and d.get("status") == "failed":
             say(f"[red]failed[/red] {ev.label} {d['task']}: {d.get('error')}")
         elif ev.kind == "task_done":
-            se = d.get("stderr")
+            shown = measured_text(str(d.get("metric") or ""), d.get("value"), d.get("stderr"))
             say(
-                f"{ev.label} {d['task']}: {d['metric']} = {d['value']:.4g}"
-                + (f" ± {se:.2g}" if se is not None else "")
-                + f" (n={d['n']}, {d['seconds']:.0f} s)"
+                f"{ev.label} {d['task']}: {d['metric']} = {shown} "
+                f"(n={d['n']}, {d.get('seconds') or 0:.0f} s)"
             )
 
 
@@ -283,7 +305,7 @@ def print_rows(rows: list[dict[str, Any]], title: str) -> None:
         "bits/w",
         "task",
         "metric",
-        "value ± stderr",
+        "measured ± se",
         "n",
         "peak RSS",
         "pp tok/s",

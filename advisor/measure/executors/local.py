@@ -275,14 +275,13 @@ class LocalExecutor:
             claimed = claim(job)  # right before it runs: another sweep may have done it
             if claimed is None:
                 continue
-            error: str | None = None
             events = run_isolated(claimed.spec(), claimed.limits)
             try:
                 for ev in events:
                     on_event(claimed, ev)
             finally:
                 events.close()  # kills the worker if we stopped early
-            on_end(claimed, error)
+            on_end(claimed, None)
 
 
 __all__ = ["CellLimits", "LocalExecutor", "run_isolated"]
