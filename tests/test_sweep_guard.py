@@ -124,3 +124,18 @@ def test_a_real_cell_cgroup_kills_a_runaway() -> None:
 def test_cell_cgroup_rejects_a_bad_limit() -> None:
     with pytest.raises(ValueError, match="limit_bytes must be positive"):
         CellCgroup.create(0)
+
+
+def test_cells_of_dead_drivers_are_removed() -> None:
+    probe = CellCgroup.create(200 * 2**20)
+    if probe is None:
+        pytest.skip("this process may not create a memory cgroup here")
+    probe.remove()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = probe.folder.parent / f"advisor-cell-{dead.pid}-0"
+    stale.mkdir()  # what a kill -9 of a driver leaves behind
+    cell = CellCgroup.create(200 * 2**20)
+    assert cell is not None
+    cell.remove()
+    assert not stale.exists()

@@ -203,6 +203,20 @@ def available_memory(root: Path = Path("/")) -> MemoryBudget:
 _SEQ = itertools.count()
 
 
+def _remove_stale_cells(parent: Path) -> None:
+    """Cell cgroups of drivers that are gone (a ``kill -9`` leaves them, empty)."""
+    with contextlib.suppress(OSError):
+        for d in parent.glob("advisor-cell-*-*"):
+            try:
+                pid = int(d.name.split("-")[2])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):  # still holds a process: leave it
+                    d.rmdir()
+            except (ValueError, IndexError, PermissionError):
+                continue
+
+
 class CellCgroup:
     """A child memory cgroup holding one worker to ``limit_bytes``; :meth:`create`
     returns None where this process may not make one (then RLIMIT_AS is the fallback)."""
@@ -225,6 +239,7 @@ class CellCgroup:
                 delegated = False
             if not delegated:
                 return None
+        _remove_stale_cells(parent)
         folder = parent / f"advisor-cell-{os.getpid()}-{next(_SEQ)}"
         try:
             folder.mkdir()
