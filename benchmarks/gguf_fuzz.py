@@ -346,6 +346,19 @@ def check_file(path: Path, target: Any) -> None:
             info.arch_int(key)
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak RSS. Linux's ru_maxrss survives fork and exec (a worker started
+    by a big parent would report the parent's peak), so read VmHWM, which exec resets."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def worker(base_seed: int, start: int, stop: int, memory_mib: int, folder: str,
            target_spec: str = DEFAULT_TARGET) -> None:  # fmt: skip
     """Run cases [start, stop) and print one JSON line per case to stdout."""
@@ -375,7 +388,7 @@ def worker(base_seed: int, start: int, stop: int, memory_mib: int, folder: str,
         except BaseException as exc:  # the point: anything but GGUFError is a crash
             outcome, message = "crash", f"{type(exc).__name__}: {exc}"[:500]
         elapsed = time.perf_counter() - t0
-        rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_kib = _peak_rss_kib()
         out.write(json.dumps([index, outcome, round(elapsed, 6), rss_kib, message[:300]]) + "\n")
         out.flush()
     path.unlink(missing_ok=True)
