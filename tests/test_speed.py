@@ -194,3 +194,19 @@ def test_rates_print_as_the_project_prints_numbers() -> None:
     assert str(speed.Rate(73.4, 69.2, 76.0)) == "73.4 [69.2–76.0]"
     assert str(speed.Rate(49.7, 44.9, 54.5, se=2.9, n=3)) == "49.7 ± 2.9 se"
     assert str(speed.Rate(5020.4, 2786.0, 8283.0)) == "5,020 [2,786–8,283]"
+
+
+def test_a_named_gpu_dict_gets_its_vendors_backend() -> None:
+    amd = speed.resolve_system({**RTX_4090, "name": "AMD Radeon RX 7900 XTX"})
+    assert amd.accelerators[0].backend == "rocm" and "rocm" in amd.notes[0]
+    vulkan = speed.resolve_system(
+        {**RTX_4090, "name": "AMD Radeon RX 7900 XTX", "backend": "vulkan"}
+    )
+    assert vulkan.accelerators[0].backend == "vulkan" and not vulkan.notes
+    assert speed.resolve_system(RTX_4090).accelerators[0].backend == "cuda"
+    apple = {"kind": "apple", "memory_gb": 64, "memory_bandwidth_gbs": 400, "fp16_tflops": 14}
+    assert speed.resolve_system(apple).accelerators[0].backend == "metal"
+    with pytest.raises(ValueError, match="count"):
+        speed.resolve_system({**apple, "count": 2})
+    with pytest.raises(ValueError, match="backend"):
+        speed.resolve_system({**RTX_4090, "backend": "tpu"})

@@ -263,10 +263,11 @@ def system_from_dict(data: Mapping[str, Any]) -> System:
         raise ValueError(f"hardware['count'] must be a whole number 1-16, got {count_value!r}")
     name = str(data.get("name") or data.get("id") or f"{kind_given} ({memory / GB:.0f} GB)")
     backend_value = data.get("backend")
+    inferred = None
     if kind == "cpu":
         backend = "cpu"
     elif backend_value is None:
-        backend = "metal" if apple else "cuda"
+        backend, inferred = _backend_from_name(name, apple)
     else:
         backend = str(backend_value).strip().lower()
         if backend not in _LLAMA_BACKENDS:
@@ -275,7 +276,9 @@ def system_from_dict(data: Mapping[str, Any]) -> System:
                 f"got {backend_value!r}"
             )
     pcie = _number(data, "pcie_gbs", (1.0, 1000.0)) if "pcie_gbs" in data else DEFAULT_PCIE_GBS
-    notes: list[str] = []
+    notes: list[str] = [inferred] if inferred else []
+    if kind == "unified" and count_value != 1:
+        raise ValueError("hardware['count'] applies to discrete GPUs, not unified memory")
     if kind == "cpu":
         for key in ("ram_gb", "ram_gib", "ram_bytes", "ram_bandwidth_gbs", "count"):
             if key in data and not (key == "count" and data[key] == 1):
@@ -342,6 +345,22 @@ def system_from_dict(data: Mapping[str, Any]) -> System:
         pcie_gbs=pcie,
         notes=tuple(notes),
     )
+
+
+def _backend_from_name(name: str, apple: bool) -> tuple[str, str | None]:
+    """The llama.cpp backend a described GPU most likely runs: Metal on Apple, ROCm on AMD,
+    Vulkan on Intel, else CUDA. Says so when it had to read the name."""
+    if apple:
+        return "metal", None
+    lowered = name.lower()
+    if any(word in lowered for word in ("amd", "radeon", "instinct")):
+        return "rocm", f"backend taken as rocm from the name {name!r} (pass backend to change it)"
+    if any(word in lowered for word in ("intel", " arc ", "arc a", "arc b")):
+        return (
+            "vulkan",
+            f"backend taken as vulkan from the name {name!r} (pass backend to change it)",
+        )
+    return "cuda", None
 
 
 _WHAT = {
