@@ -19,10 +19,11 @@ def test_library_call_returns_typed_objects() -> None:
 
 def test_everything_ranked_fits_and_nothing_excluded_does() -> None:
     rec = recommend(budget="12GiB", task="mmlu", backend="gguf")
-    assert all(c.footprint.total_bytes <= rec.usable_bytes for c in rec.ranked)
-    assert all(c.footprint.total_bytes > rec.usable_bytes for c in rec.excluded)
+    assert all(c.memory_bytes <= rec.usable_bytes for c in rec.ranked)
+    assert all(c.memory_bytes > rec.usable_bytes for c in rec.excluded)
     assert all(c.format.backend == "gguf" for c in rec.ranked)
-    assert len(rec.ranked) + len(rec.excluded) == rec.considered
+    left_out = rec.limits.get("no artifact and no way to make it", 0)
+    assert len(rec.ranked) + len(rec.excluded) + left_out == rec.considered
 
 
 def test_scored_configs_rank_by_lower_bound_then_unscored_follow() -> None:

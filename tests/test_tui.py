@@ -398,7 +398,7 @@ async def test_real_data_ranks_and_fits() -> None:
         main = app.main
         assert main.rec is not None and main.table_rows
         assert all(
-            r.candidate.footprint.total_bytes <= main.rec.usable_bytes for r in main.table_rows
+            r.candidate.memory_bytes <= main.rec.usable_bytes for r in main.table_rows
         )
         assert main.chart is not None and main.chart.budget_gb == pytest.approx(16.0)
         assert main.query_one(DetailPane).candidate is main.table_rows[0].candidate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from advisor.commands._output import add_json_flag, gb, print_json, styled, text_table
 from advisor.errors import AdvisorError
@@ -34,15 +34,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "evidence for a task supports (measured here, published, or predicted with a 90%% "
         "interval), pessimistic end first. Example: advisor recommend --vram 24GB --task gsm8k",
     )
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--vram", metavar="SIZE", help="GPU memory budget, e.g. 24GB or 24GiB")
-    budget.add_argument(
+    p.add_argument(
+        "--vram",
+        metavar="SIZE",
+        help="GPU memory budget, e.g. 24GB or 24GiB; 2x24GB for two GPUs (default: detected)",
+    )
+    p.add_argument(
         "--hardware",
         metavar="ID",
-        help="a bundled hardware profile, e.g. rtx-4090-24gb (see `advisor profiles hardware`)",
+        help="a bundled hardware profile instead of --vram, e.g. rtx-4090-24gb or "
+        "'2x rtx-3090-24gb' (see `advisor profiles hardware`); its bandwidth sets the speeds",
     )
-    budget.add_argument(
-        "--ram", metavar="SIZE", help="system memory budget (CPU inference), e.g. 16GB"
+    p.add_argument(
+        "--ram",
+        metavar="SIZE",
+        help="system RAM: alone, the budget for CPU inference (e.g. 32GB); with --vram or a GPU "
+        "--hardware, the RAM llama.cpp may offload layers or MoE experts to (e.g. 64GB)",
     )
     p.add_argument(
         "--task",
@@ -111,8 +118,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="fraction of the budget kept free on top of the memory model's calibrated upper "
         "bound (default: 0 for GPU and Apple unified memory, 0.10 of system RAM for the OS)",
     )
+    p.add_argument(
+        "--min-speed",
+        type=_speed,
+        default=5.0,
+        metavar="TOK/S",
+        help="keep only configs that decode at least this many tokens/s at the full context "
+        "(default 5, about reading speed; 0 keeps everything)",
+    )
+    p.add_argument(
+        "--no-speed",
+        action="store_true",
+        help="skip speed estimates (and the --min-speed filter)",
+    )
     add_json_flag(p)
     p.set_defaults(func=run)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected tokens/s such as 10, got {text!r}") from None
+    if not 0 <= value < 1e6:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1e6 tokens/s, got {text}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -128,14 +158,22 @@ def _fraction(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from advisor.recommender import recommend
 
-    budget = args.vram if args.vram is not None else args.ram
-    if budget is not None and not budget.strip():
-        raise AdvisorError("the memory budget is empty: give a size such as 24GB or 16GiB")
+    for flag, value in (("--vram", args.vram), ("--ram", args.ram)):
+        if value is not None and not value.strip():
+            raise AdvisorError(f"{flag} is empty: give a size such as 24GB or 16GiB")
     if args.hardware is not None and not args.hardware.strip():
         raise AdvisorError(
             "--hardware is empty: give a profile id (see `advisor profiles hardware`)"
         )
-    device = "cpu" if args.ram is not None else ("cuda" if args.vram is not None else None)
+    if args.hardware is not None and args.vram is not None:
+        raise AdvisorError("give --vram or --hardware, not both")
+    with_gpu = args.vram is not None or args.hardware is not None
+    budget = args.vram if args.vram is not None else (None if with_gpu else args.ram)
+    ram = args.ram if with_gpu else None
+    device = "cuda" if args.vram is not None else ("cpu" if args.ram is not None else None)
+    if args.hardware is not None:
+        device = None
+    min_speed = None if args.no_speed or args.min_speed == 0 else args.min_speed
     rec = recommend(
         budget=budget,
         task=args.task,
@@ -150,6 +188,10 @@ def run(args: argparse.Namespace) -> int:
         variant=args.variant if not args.model else "any",
         risk=args.risk,
         hardware=args.hardware,
+        ram=ram,
+        speed=not args.no_speed,
+        min_speed=min_speed,
+        speed_top=max(40, args.top),
     )
     if args.json:
         print_json(rec.to_dict(top=args.top, per_model=not args.all_formats), "recommend")
@@ -158,14 +200,30 @@ def run(args: argparse.Namespace) -> int:
     return 0 if rec.ranked else 1
 
 
+SPEED_MARKS = {"measured here": "●", "published": "◆", "predicted": "○"}
+
+
+def _speed_cell(c: Any) -> str:
+    est = c.speed
+    if est is None:
+        return "-"
+    rate = est.decode
+    return (
+        f"{rate.mean:.0f}{SPEED_MARKS.get(est.evidence.kind, '')}"
+        if rate.mean >= 10
+        else (f"{rate.mean:.1f}{SPEED_MARKS.get(est.evidence.kind, '')}")
+    )
+
+
 def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
-    """A compact table with the evidence as numbered notes below it."""
+    """A compact table, then per row: where the score comes from, what to download and
+    the command that runs it."""
     print(
         f"{styled('Budget')} {rec.budget_label} of {rec.budget.memory_kind}; "
         f"{rec.safety_margin:.0%} kept free -> {gb(rec.usable_bytes)} usable, each config "
-        f"budgeted at the memory model's calibrated upper bound. Task "
-        f"{styled(rec.task)}, context {rec.context_tokens} tokens, KV cache "
-        f"{rec.kv_cache_type}, backend {rec.backend}, {rec.variant} models."
+        f"budgeted at the memory model's calibrated upper bound. Task {styled(rec.task)}, "
+        f"context {rec.context_tokens} tokens, KV cache {rec.kv_cache_type}, backend "
+        f"{rec.backend}, {rec.variant} models."
     )
     for note in rec.notes:
         print(styled(f"note: {note}", "dim"))
@@ -173,12 +231,14 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
         s = rec.smallest
         if s is None:
             raise AdvisorError("no candidate configs for this question")
+        why = "; ".join(f"{n} {k}" for k, n in rec.limits.items() if n)
         raise AdvisorError(
             f"nothing fits in {gb(rec.usable_bytes)}: the smallest candidate, {s.label}, "
             f"needs {gb(s.memory_bytes)} at {rec.context_tokens} tokens "
             f"(weights {gb(s.footprint.weight_bytes)}, KV {gb(s.footprint.kv_bytes)})"
+            + (f"; left out: {why}" if why else "")
         )
-    headers = ["#", "model", "format", "bits/w", "GB: total = weights+KV+other", "free",
+    headers = ["#", "model", "format", "bits/w", "GB = weights+KV+other", "where", "tok/s",
                "score", "evidence"]  # fmt: skip
     rows, footnotes = [], []
     shown = rec.best_per_model() if per_model else rec.ranked
@@ -188,12 +248,15 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
     for i, c in enumerate(shown[:top], start=1):
         fp = c.footprint
         est = c.estimate
+        other = fp.total_bytes - fp.weight_bytes - fp.kv_bytes
         memory = (
             f"{fp.total_bytes / 1e9:.1f} = {fp.weight_bytes / 1e9:.1f}+"
-            f"{fp.kv_bytes / 1e9:.1f}+{(fp.compute_bytes + fp.overhead_bytes) / 1e9:.1f}"
+            f"{fp.kv_bytes / 1e9:.1f}+{other / 1e9:.1f}"
         )
+        data = c.to_dict()
         if est is None:
             score, evidence = "-", "none"
+            footnotes.append(f"[{i}] no evidence for {rec.task}")
         else:
             score = est.notation()
             footnotes.append(f"[{i}] {est.describe()}")
@@ -201,9 +264,30 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
                 footnotes.append(styled(f"    evidence disagrees: {est.disagreement}", "yellow"))
                 score += " !"
             evidence = f"{est.kind} [{i}]"
+        speed = c.speed
+        if speed is not None:
+            footnotes.append(
+                f"    speed: decode {speed.decode} tok/s at {rec.context_tokens} tokens of "
+                f"context, first token after {speed.time_to_first_token_s} s for a "
+                f"{rec.context_tokens}-token prompt ({speed.evidence.kind}: "
+                f"{speed.evidence.source})"
+            )
+        if data.get("make") and data["make"].get("command"):
+            footnotes.append(f"    make: {data['make']['command']}")
+        elif data.get("get"):
+            art = data.get("artifact") or {}
+            size = art.get("size_bytes") or art.get("size_approx_bytes")
+            exact = (
+                ""
+                if not size
+                else (f" ({size / 1e9:.2f} GB{'' if art.get('size_exact') else ', approx.'})")
+            )
+            footnotes.append(f"    get: {data['get']}{exact}")
+        if data.get("run"):
+            footnotes.append(f"    run: {data['run']}")
         rows.append([str(i), c.arch.name, c.format.name, f"{c.bits_per_weight:.2f}", memory,
-                     f"{c.headroom_bytes / 1e9:.1f}", score, evidence])  # fmt: skip
-    right = [True, False, False, True, True, True, True, False]
+                     data.get("where") or "-", _speed_cell(c), score, evidence])  # fmt: skip
+    right = [True, False, False, True, True, False, True, True, False]
     print(text_table(headers, rows, right, shrink=1))
     print()
     for line in footnotes:
@@ -215,13 +299,18 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
         if rec.risk == "averse"
         else "ranked by the mean (--risk averse: by the interval's lower end)"
     )
+    left = "; ".join(f"{n} {k}" for k, n in rec.limits.items() if n)
     print(
         styled(
-            f"Showing {scope}, {order}. {len(rec.ranked)} of {rec.considered} configs fit; "
-            f"{with_evidence} have evidence for {rec.task}. GB = 10^9 bytes; other = compute "
-            f"buffer + runtime overhead; free = budget - total. Scores: accuracy in % "
-            f"(perplexity: lower is better); measured 49.7 ± 2.9 se, predicted 73.4 "
-            f"[69.2–76.0] = mean [90% interval]; ! = evidence disagrees. --json for everything.",
+            f"Showing {scope}, {order}. {len(rec.ranked)} of {rec.considered} configs fit"
+            + (f" (left out: {left})" if left else "")
+            + f"; {with_evidence} have evidence for {rec.task}. GB = 10^9 bytes: weights + KV "
+            f"cache + other (compute buffer, runtime overhead, recurrent state); fits are "
+            f"judged on the memory model's calibrated upper bound. tok/s: decode at the full "
+            f"context, ● measured here ◆ published ○ predicted. Scores: accuracy in % "
+            f"(perplexity: lower is better); "
+            f"measured 49.7 ± 2.9 se, predicted 73.4 [69.2–76.0] = mean [90% interval]; ! = "
+            f"evidence disagrees. --json for everything.",
             "dim",
         )
     )

@@ -4,7 +4,8 @@ platform it implies (an NVIDIA GPU, system RAM for the CPU, or Apple unified mem
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from advisor import profiles
 from advisor.errors import AdvisorError
@@ -33,10 +34,21 @@ class Budget:
     label: str
     usable_limit_bytes: int
     hardware_id: str | None = None
+    gpu_count: int = 1  # "--vram 2x24GB": two GPUs of 24 GB each
+    ram_bytes: int | None = None  # system RAM a GPU may offload to ("--vram 12GB --ram 64GB")
 
     @property
     def memory_kind(self) -> str:
-        return DEVICE_LABELS[self.device]
+        kind = DEVICE_LABELS[self.device]
+        if self.device == "cuda" and self.gpu_count > 1:
+            kind = f"GPU memory ({self.gpu_count} GPUs)"
+        if self.ram_bytes is not None and self.device == "cuda":
+            kind += f" + {format_bytes(self.ram_bytes, 'GB')} system RAM"
+        return kind
+
+    @property
+    def per_device_bytes(self) -> int:
+        return self.total_bytes // max(self.gpu_count, 1)
 
 
 def metal_working_set_bytes(total_bytes: int, fraction: float | None = None) -> int:
@@ -90,24 +102,76 @@ def _checked_bytes(budget: object) -> int:
     raise TypeError(f"budget must be a size such as '24GB' or an int of bytes, not {budget!r}")
 
 
+_COUNTED = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d.*|[a-zA-Z][\w.-]*-\w.*)$")
+
+
+def _count_of(budget: object) -> tuple[int, object]:
+    """ "2x24GB" → (2, "24GB"); anything else → (1, budget)."""
+    if isinstance(budget, str):
+        match = _COUNTED.match(budget)
+        if match:
+            count = int(match.group(1))
+            if not 1 <= count <= 16:
+                raise RecommendError(f"GPU count must be 1-16, got {count} in {budget!r}")
+            return count, match.group(2)
+    return 1, budget
+
+
 def make_budget(
     budget: object | None,
     device: str | None,
     hardware: str | None,
     notes: list[str],
+    ram: object | None = None,
 ) -> Budget:
-    """The budget of one question: a hardware profile, a typed size, or the detected
-    hardware when neither is given."""
+    """The budget of one question: a hardware profile ("rtx-3090-24gb", or "2x ..."), a
+    typed size ("24GB", "2x24GB" for two GPUs), or the detected hardware when neither is
+    given; ``ram`` adds system RAM a GPU may offload to."""
     if device is not None and device not in DEVICES:
         raise RecommendError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+    ram_bytes = None if ram is None else _checked_bytes(ram)
     if hardware is not None:
         if budget is not None:
             raise RecommendError("give a budget or a hardware profile, not both")
-        return _profile_budget(hardware)
+        count, name = _count_of(hardware)
+        plan = _profile_budget(str(name))
+        if count > 1 and plan.device != "cuda":
+            raise RecommendError(f"{count}x only applies to GPUs, not {plan.memory_kind}")
+        return replace(
+            plan,
+            total_bytes=plan.total_bytes * count,
+            usable_limit_bytes=plan.usable_limit_bytes * count,
+            gpu_count=count,
+            ram_bytes=ram_bytes if plan.device == "cuda" else None,
+            label=plan.label if count == 1 else f"{count}x {plan.label}",
+        )
     if budget is None:
+        if ram_bytes is not None:
+            return _with_ram(_checked_bytes_budget(ram, "cpu", notes), None)
         return _detected_budget(device, notes)
+    count, budget = _count_of(budget)
+    if count > 1 and device not in (None, "cuda"):
+        raise RecommendError("a GPU count (2x24GB) applies to GPU memory (--vram)")
+    plan = _checked_bytes_budget(budget, device or "cuda", notes)
+    if count > 1:
+        plan = replace(
+            plan,
+            total_bytes=plan.total_bytes * count,
+            usable_limit_bytes=plan.usable_limit_bytes * count,
+            gpu_count=count,
+            label=f"{count}x {plan.label}",
+        )
+    return _with_ram(plan, ram_bytes)
+
+
+def _with_ram(plan: Budget, ram_bytes: int | None) -> Budget:
+    if ram_bytes is None or plan.device != "cuda":
+        return plan
+    return replace(plan, ram_bytes=ram_bytes)
+
+
+def _checked_bytes_budget(budget: object, device: str, notes: list[str]) -> Budget:
     total = _checked_bytes(budget)
-    device = device or "cuda"
     label = budget_label(budget if isinstance(budget, str) else f"{total / 2**30}GiB", total)
     if device == "cuda" and isinstance(budget, str):
         hint = gib_hint(budget, total)

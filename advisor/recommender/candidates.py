@@ -111,8 +111,21 @@ class Candidate:
             "score": None if self.estimate is None else self.estimate.to_dict(),
             "evidence": [e.to_dict() for e in self.evidence],
             "disagreement": self.disagreement,
-            **{k: v for k, v in self.extras.items() if k != "source"},
+            **self._placement_dict(),
             **self._source_dict(),
+        }
+
+    def _placement_dict(self) -> dict[str, Any]:
+        from advisor.recommender.placement import placement_dict, placement_label
+
+        machine = self.extras.get("machine")
+        speed = self.speed
+        return {
+            "where": None
+            if machine is None
+            else placement_label(self.placement, self.format, machine),
+            "placement": placement_dict(self.placement),
+            "speed": None if speed is None else speed.to_dict(include_placement=False),
         }
 
     @property
@@ -120,11 +133,24 @@ class Candidate:
         found = self.extras.get("source")
         return found if isinstance(found, Source) else None
 
+    @property
+    def placement(self) -> Any:
+        """Where it runs (:class:`advisor.speed.Placement`), when the ranking placed it."""
+        return self.extras.get("placement")
+
+    @property
+    def speed(self) -> Any:
+        """Its speed (:class:`advisor.speed.Estimate`), when the ranking estimated it."""
+        return self.extras.get("speed")
+
     def run_flags(self) -> tuple[str, ...]:
-        """Placement flags for the run command (llama.cpp: all layers on the GPU, or none)."""
-        flags = self.extras.get("run_flags")
-        if isinstance(flags, tuple):
-            return flags
+        """Placement flags for the run command: the placement's llama.cpp split, else all
+        layers on the GPU (or none on a CPU)."""
+        from advisor.recommender.placement import run_flags
+
+        placed = self.placement
+        if placed is not None:
+            return run_flags(placed)
         if self.format.backend == "gguf":
             return ("-ngl", "99") if self.footprint.device == "cuda" else ()
         return ()

@@ -26,7 +26,9 @@ from advisor.recommender.candidates import (
     select_families,
     variant_of,
 )
+from advisor.recommender.placement import Machine, machine_for, placement_for, speed_of
 from advisor.recommender.points import caller_evidence
+from advisor.speed import SpeedInputError
 
 # The fit test is the memory model's calibrated upper bound; on top of it, system RAM keeps
 # a share for the operating system and other programs. GPU memory and Apple's Metal working
@@ -96,8 +98,16 @@ class Recommendation:
         if pick is None or pick.estimate is None:
             return None
         est = pick.estimate
+        where = pick.to_dict().get("where")
+        speed = pick.speed
+        runs = "".join(
+            [
+                f", {where}" if where else "",
+                f", {speed.decode.mean:.3g} tok/s ({speed.evidence.kind})" if speed else "",
+            ]
+        )
         line = (
-            f"{pick.label}: {pick.footprint.total_bytes / 1e9:.1f} GB, {est.kind} "
+            f"{pick.label}: {pick.footprint.total_bytes / 1e9:.1f} GB{runs}, {est.kind} "
             f"{est.notation()} on {self.task}"
         )
         scored = [c for c in self.ranked if c.estimate is not None]
@@ -174,6 +184,62 @@ class Recommendation:
             "candidates": [c.to_dict() for c in shown[:top]],
             "smallest": None if self.smallest is None else self.smallest.to_dict(),
         }
+
+
+def _machine(plan: Budget, notes: list[str], needed: bool) -> Machine | None:
+    """The machine behind the budget, for placement and speed (None when not needed, or
+    when no bundled profile stands for it — said in a note)."""
+    if not needed:
+        return None
+    try:
+        machine = machine_for(
+            plan.device, plan.per_device_bytes, plan.gpu_count, plan.ram_bytes, plan.hardware_id
+        )
+    except (SpeedInputError, ValueError) as exc:
+        notes.append(f"no speed estimates: {exc}")
+        return None
+    if machine.assumed:
+        notes.append(
+            f"speeds assume {machine.assumed}; pass --hardware ID for your own "
+            "(see `advisor profiles hardware`)"
+        )
+    return machine
+
+
+def _with_speed(
+    fitting: list[Candidate], machine: Machine, context: int, kv: str, min_speed: float | None,
+    top: int, limits: dict[str, int],
+) -> list[Candidate]:  # fmt: skip
+    """Speed estimates for the best-ranked configs (each model's best formats first), or for
+    all of them when a minimum speed filters."""
+    wanted: set[int] = set()
+    if min_speed is None:
+        seen: set[str] = set()
+        for i, c in enumerate(fitting):
+            if c.arch.model_id not in seen:
+                seen.add(c.arch.model_id)
+                wanted.add(i)
+            if len(seen) >= top:
+                break
+        wanted.update(range(min(top, len(fitting))))
+    else:
+        wanted = set(range(len(fitting)))
+    out = []
+    slow = 0
+    for i, c in enumerate(fitting):
+        if i in wanted:
+            est = speed_of(c.arch, c.format, machine, c.extras.get("placement"), context, kv)
+            extras = {**c.extras, "speed": est}
+            if est is not None and extras.get("placement") is None:
+                extras["placement"] = est.placement
+            c = replace(c, extras=extras)
+            if min_speed is not None and (est is None or est.decode.mean < min_speed):
+                slow += 1
+                continue
+        out.append(c)
+    if min_speed is not None:
+        limits[f"slower than {min_speed:g} tokens/s"] = slow
+    return out
 
 
 def _rank_key(candidate: Candidate, risk: str) -> tuple[int, float, float, int]:
@@ -307,6 +373,10 @@ def recommend(
     hardware: str | None = None,
     curve_data: Mapping[str, Any] | None = None,
     published: bool = True,
+    ram: str | int | float | None = None,
+    min_speed: float | None = None,
+    speed: bool = True,
+    speed_top: int = 40,
 ) -> Recommendation:
     """Rank the configs that fit ``budget`` ("24GB", "16GiB", or bytes) for ``task``.
 
@@ -320,9 +390,20 @@ def recommend(
     interval, ``"neutral"`` by the mean. ``curve_data`` replaces the committed curve
     coefficients (a refit, e.g. without one family); ``published=False`` ranks on the
     measurements, the caller's points and the curves only (no bundled published scores).
+
+    ``budget`` may name several GPUs ("2x24GB"); ``ram`` adds system RAM a GPU may offload
+    to (llama.cpp layers or MoE experts). Each config gets its placement and, with
+    ``speed``, its decode speed and time to first token (the ``speed_top`` best-ranked, or
+    every fitting config when ``min_speed`` keeps only those at least that many tokens/s).
     """
     notes: list[str] = []
-    plan = make_budget(budget, device, hardware, notes)
+    plan = make_budget(budget, device, hardware, notes, ram=ram)
+    if min_speed is not None and (
+        isinstance(min_speed, bool)
+        or not isinstance(min_speed, (int, float))
+        or not 0 < min_speed < 1e6
+    ):
+        raise RecommendError(f"min_speed must be a positive number of tokens/s, got {min_speed!r}")
     if safety_margin is None:
         safety_margin = DEFAULT_SAFETY_MARGIN[plan.device]
     _check_arguments(
@@ -351,7 +432,7 @@ def recommend(
     too_long = [a for a in archs if a.max_context is not None and a.max_context < context]
     if too_long:
         limits[f"max context below {context} tokens"] = len(too_long)
-        archs = [a for a in archs if a not in too_long]
+        archs = [a for a in archs if a.max_context is None or a.max_context >= context]
         notes.append(
             f"{len(too_long)} models left out: their maximum context is below {context} tokens"
         )
@@ -381,14 +462,37 @@ def recommend(
     )  # fmt: skip
     scored = _with_estimates(built, resolved)
     usable = int(plan.usable_limit_bytes * (1 - safety_margin))
-    unobtainable = [c for c in scored if c.source is not None and not c.source.obtainable]
-    if unobtainable:
-        limits["no artifact and no way to make it"] = len(unobtainable)
-        scored = [c for c in scored if c not in unobtainable]
-    fitting = sorted(
-        (c for c in scored if c.memory_bytes <= usable), key=lambda c: _rank_key(c, risk)
+    obtainable = [c for c in scored if c.source is None or c.source.obtainable]
+    if len(obtainable) < len(scored):
+        limits["no artifact and no way to make it"] = len(scored) - len(obtainable)
+        scored = obtainable
+    machine = _machine(
+        plan, notes, needed=speed or plan.gpu_count > 1 or plan.ram_bytes is not None
     )
-    excluded = sorted((c for c in scored if c.memory_bytes > usable), key=lambda c: c.memory_bytes)
+    kv = kv_cache.lower()
+    placed: list[Candidate] = []
+    excluded: list[Candidate] = []
+    for c in scored:
+        if machine is None:
+            fits, where = c.memory_bytes <= usable, None
+        else:
+            fits, where = placement_for(c.arch, c.format, c.footprint, machine, usable, context, kv)
+        extras = dict(c.extras)
+        extras["placement"] = where
+        extras["machine"] = machine
+        (placed if fits else excluded).append(replace(c, extras=extras))
+    fitting = sorted(placed, key=lambda c: _rank_key(c, risk))
+    excluded.sort(key=lambda c: c.memory_bytes)
+    if speed and machine is not None:
+        fitting = _with_speed(fitting, machine, context, kv, min_speed, speed_top, limits)
+        if min_speed is not None:
+            notes.append(f"only configs decoding at least {min_speed:g} tokens/s")
+    elif min_speed is not None and not speed:
+        raise RecommendError("min_speed needs speed estimates: do not turn speed off")
+    elif min_speed is not None:
+        notes.append(
+            f"no speed estimates for this budget: the {min_speed:g} tokens/s floor is not applied"
+        )
     smallest = min(scored, key=lambda c: c.memory_bytes, default=None)
     sources = _sources(fitting[:50])
     published_keys = [s for s in sources if s["kind"] == "published"]
