@@ -462,7 +462,10 @@ def recommend(
     )  # fmt: skip
     scored = _with_estimates(built, resolved)
     usable = int(plan.usable_limit_bytes * (1 - safety_margin))
-    obtainable = [c for c in scored if c.source is None or c.source.obtainable]
+    # Formats the caller names are kept (a research grid, a format they make themselves).
+    obtainable = [
+        c for c in scored if formats is not None or c.source is None or c.source.obtainable
+    ]
     if len(obtainable) < len(scored):
         limits["no artifact and no way to make it"] = len(scored) - len(obtainable)
         scored = obtainable
