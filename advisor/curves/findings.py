@@ -369,7 +369,13 @@ def _compare(big: Any, small: Any, items: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"larger_score": v_big, "larger_se": se_big, "smaller_score": v_small,
                            "smaller_se": se_small, "n": min(big.n, small.n),
                            "higher_is_better": hib}  # fmt: skip
-    if a is not None and b is not None and a.items_sha256 == b.items_sha256 and a.n >= 2:
+    # Pair only where the items' mean is the record's value (accuracy-like scores; not a
+    # perplexity, whose items are nats per token, nor a macro average over unequal cells).
+    same_unit = all(
+        row is not None and abs(sum(row.scores) / row.n - m.value) < 1e-6
+        for row, m in ((a, big), (b, small))
+    )
+    if same_unit and a and b and a.items_sha256 == b.items_sha256 and a.n >= 2:
         pd = paired_difference(a.scores, b.scores)
         # Per-item scores are in the stored unit; means of binary scores are the value.
         out.update(diff=pd["diff"] * scale, se=pd["se"] * scale, p=pd["p"], test=pd["test"],
