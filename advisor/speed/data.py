@@ -20,8 +20,8 @@ from functools import cache
 from pathlib import Path
 
 from advisor.errors import ProfileError
+from advisor.locations import profiles_dir
 from advisor.profiles import Architecture, find_architecture
-from advisor.profiles._csv import profiles_dir
 from advisor.profiles.hardware import hardware_profile
 from advisor.speed.devices import Device, System, device_from_profile, system_from_profile
 from advisor.speed.placement import Placement, TokenWork, place, token_work

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from advisor.locations import profiles_dir
 from advisor.profiles import Architecture
-from advisor.profiles._csv import profiles_dir
 from advisor.speed.devices import System, resolve_system
 from advisor.speed.model import SpeedModel, load_speed_model
 from advisor.speed.placement import (
