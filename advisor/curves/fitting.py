@@ -43,6 +43,7 @@ from advisor.curves.law import (
     TOOLS,
     band,
     method_key,
+    score_logit,
 )
 
 COLUMNS = (
@@ -1284,11 +1285,15 @@ def fit_method_offsets(
     return {n: float(w[names.index(n)]) for n in new + families}
 
 
-def variant_shifts(min_pairs: int = 3) -> dict[str, dict[str, float]]:
+def variant_shifts(min_pairs: int = 3) -> dict[str, dict[str, Any]]:
     """How a post-trained model's 16-bit score differs from its base model's, per task
-    (and per task kind as a fallback): the mean and spread over the catalogue's
+    (and per task kind as a fallback): the median and spread over the catalogue's
     base/instruct pairs with published scores for both. A prediction for an instruct model
-    without its own 16-bit score starts from its base's score plus this shift, and says so."""
+    without its own 16-bit score starts from its base's score plus this shift, and says so.
+
+    Shifts are taken on the logit of the share of the range above chance, so a base model
+    already near the ceiling is not shifted past it (a +12-point median on GSM8K means
+    less for a base at 90 than for one at 40)."""
     from advisor import profiles
 
     archs = profiles.architectures()
@@ -1296,17 +1301,19 @@ def variant_shifts(min_pairs: int = 3) -> dict[str, dict[str, float]]:
     by_task: dict[str, list[float]] = defaultdict(list)
     for (arch_id, task), value in scores.items():
         arch = archs.get(arch_id)
+        info = task_kind(task)
         if arch is None or arch.deploy_variant == "base" or not arch.base_model_id:
+            continue
+        if info is None or info[0] == "ppl":
             continue
         base = scores.get((arch.base_model_id, task))
         if base is not None:
-            by_task[task].append(value - base)
-    out: dict[str, dict[str, float]] = {}
+            by_task[task].append(score_logit(value, info[1]) - score_logit(base, info[1]))
+    out: dict[str, dict[str, Any]] = {}
     by_kind: dict[str, list[float]] = defaultdict(list)
     for task, deltas in sorted(by_task.items()):
         info = task_kind(task)
-        if info is None or info[0] == "ppl":
-            continue
+        assert info is not None
         by_kind[f"kind:{info[0]}"].extend(deltas)
         if len(deltas) >= min_pairs:
             out[task] = _shift(deltas)
@@ -1316,10 +1323,11 @@ def variant_shifts(min_pairs: int = 3) -> dict[str, dict[str, float]]:
     return out
 
 
-def _shift(deltas: Sequence[float]) -> dict[str, float]:
+def _shift(deltas: Sequence[float]) -> dict[str, Any]:
     arr = np.asarray(deltas, dtype=float)
-    sd = float(np.std(arr, ddof=1)) if len(arr) > 1 else 5.0
-    return {"mean": float(np.median(arr)), "sd": max(sd, 1.0), "n": float(len(arr))}
+    sd = float(np.std(arr, ddof=1)) if len(arr) > 1 else 1.0
+    return {"scale": "logit", "mean": float(np.median(arr)), "sd": max(sd, 0.05),
+            "n": float(len(arr))}  # fmt: skip
 
 
 def _coefficient_sd(coefs: Mapping[str, Any], name: str) -> float:

@@ -256,6 +256,18 @@ def score_from(kind: str, anchor: float, floor: float, x: float) -> float:
     return floor + (anchor - floor) * math.exp(-x)
 
 
+def score_logit(score: float, floor: float) -> float:
+    """The logit of the share of the range above ``floor`` (chance) that ``score`` covers,
+    clipped to [0.5 %, 99.5 %]: the scale on which shifts saturate at both ends."""
+    share = min(max((score - floor) / (100.0 - floor), 0.005), 0.995)
+    return math.log(share / (1.0 - share))
+
+
+def score_from_logit(logit: float, floor: float) -> float:
+    """The inverse of :func:`score_logit`."""
+    return floor + (100.0 - floor) / (1.0 + math.exp(-logit))
+
+
 def _score(kind: str, anchor: float, floor: float, z: float) -> float:
     return score_from(kind, anchor, floor, math.exp(min(z, 50.0)))
 

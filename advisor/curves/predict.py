@@ -14,7 +14,7 @@ from advisor.curves.committed import (
     published_anchor_index,
     size_law_anchor,
 )
-from advisor.curves.law import band, evaluate
+from advisor.curves.law import band, evaluate, score_from_logit, score_logit
 from advisor.evidence.model import Evidence
 from advisor.evidence.tasks import curve_kind
 from advisor.profiles import Architecture
@@ -61,14 +61,26 @@ def _from_base_model(arch: Architecture, task: str, data: Mapping[str, Any]) -> 
     shift = shifts.get(task) or (shifts.get(f"kind:{info[0]}") if info else None)
     if base is None or shift is None:
         return None
-    value = base[0] + float(shift["mean"])
-    if info is not None and info[0] != "ppl":
-        value = min(100.0, max(info[1], value))
+    mean, sd = float(shift["mean"]), float(shift["sd"])
+    if shift.get("scale") == "logit" and info is not None:
+        # The shift is on the logit of the share above chance: it saturates near 100.
+        floor = info[1]
+        centre = score_logit(base[0], floor) + mean
+        value = score_from_logit(centre, floor)
+        low, high = score_from_logit(centre - sd, floor), score_from_logit(centre + sd, floor)
+        points_sd = (high - low) / 2
+        told = f"{value - base[0]:+.1f} points"
+        spread = f"sd {sd:.2f} in logit of the share above chance"
+    else:  # coefficients written before shifts were taken on the logit scale
+        value = base[0] + mean
+        if info is not None:
+            value = min(100.0, max(info[1], value))
+        points_sd, told, spread = sd, f"{mean:+.1f}", f"sd {sd:.1f}"
     source = (
-        f"{base[1]} (the base model) {float(shift['mean']):+.1f} post-training shift "
-        f"(median of {int(shift['n'])} base/instruct pairs, sd {float(shift['sd']):.1f})"
+        f"{base[1]} (the base model) {told} post-training shift "
+        f"(median of {int(shift['n'])} base/instruct pairs, {spread})"
     )
-    return Anchor(value, float(shift["sd"]), source, "base model + shift")
+    return Anchor(value, points_sd, source, "base model + shift")
 
 
 def predict_for_config(
