@@ -257,3 +257,26 @@ def test_measured_points_pair_with_their_16_bit_measurement(tmp_path) -> None:  
     assert len(sixteen) == 1
     assert {p["format"]: p["anchor"] for p in quantized} == {"Q4_K_M": 60.0, "Q2_K": 60.0}
     assert all(p["method"] == "gguf-k" and p["origin"] == "measured" for p in quantized)
+
+
+def test_a_named_format_says_its_method() -> None:
+    """{"format": "Q4_K_M"} alone is a llama.cpp k-quant, never a 16-bit point."""
+    qwen = curves.load("qwen2.5", task="mmlu")
+    by_format = qwen.predict([{"params": 14.8e9, "format": "Q4_K_M"}])[0]
+    by_method = qwen.predict(
+        [{"params": 14.8e9, "method": "gguf-k", "bits": 4, "bits_per_weight": by_format_bpw()}]
+    )[0]
+    sixteen = qwen.predict([{"params": 14.8e9, "format": "F16"}])[0]
+    assert by_format["mean"] == pytest.approx(by_method["mean"])
+    assert by_format["mean"] < sixteen["mean"]
+    q2 = qwen.predict([{"params": 14.8e9, "format": "Q2_K"}])[0]
+    assert (
+        q2["mean"] < by_format["mean"]
+        and q2["high"] - q2["low"] > by_format["high"] - by_format["low"]
+    )
+
+
+def by_format_bpw() -> float:
+    from advisor.profiles.formats import get_format
+
+    return get_format("Q4_K_M").body_bpw

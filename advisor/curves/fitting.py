@@ -45,6 +45,7 @@ from advisor.curves.law import (
     method_key,
     score_logit,
 )
+from advisor.profiles.formats import Format, get_format
 
 COLUMNS = (
     "log10_params", "bits_per_weight", "anchor", "floor", "log10_tokens_per_param",
@@ -72,6 +73,16 @@ def _finite(value: Any, key: str, lo: float | None = None, hi: float | None = No
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         raise ValueError(f"{key!r} must be in [{lo}, {hi}], got {number:g}")
     return number
+
+
+def _known_format(name: object) -> Format | None:
+    """The catalogue's format of that name, or None (no name, or one it does not know)."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return get_format(name.strip())
+    except KeyError:
+        return None
 
 
 def normalize(point: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,7 +120,13 @@ def normalize(point: Mapping[str, Any]) -> dict[str, Any]:
     bpw = point.get("bits_per_weight")
     bpw_value = None if bpw is None else _finite(bpw, "bits_per_weight", 1, 32)
     raw_method = point.get("method")
-    if raw_method in {None, "", "none"}:
+    known_format = _known_format(point.get("format"))
+    if raw_method in {None, "", "none"} and known_format is not None:
+        # A named format says its method: "Q4_K_M" is a llama.cpp k-quant, not 16 bits.
+        method = "float" if known_format.nominal_bits >= 16 else known_format.method
+        if bits_value is None:
+            bits_value = float(known_format.nominal_bits)
+    elif raw_method in {None, "", "none"}:
         method = "float" if (bpw_value or bits_value or 16) >= 16 else "rtn"
     else:
         method = method_key(str(raw_method))
