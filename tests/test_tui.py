@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import subprocess
@@ -19,6 +18,7 @@ from textual.widgets import Checkbox, Input, Select
 from advisor.tui import create_app
 from advisor.tui.messages import ConfigSelected, MeasureFinished, Ranked
 from advisor.tui.model import (
+    COLUMNS,
     ChartPoint,
     Query,
     QueryError,
@@ -33,7 +33,15 @@ from advisor.tui.model import (
 )
 from advisor.tui.screens.help import HelpScreen
 from advisor.tui.widgets.detail import DetailPane
-from tests.test_tui_fixtures import HARDWARE, TASKS, fake_recommend
+from advisor.tui.widgets.query import budget_text, detected_budgets, detected_source
+from advisor.units import parse_size
+from tests.test_tui_fixtures import (
+    HARDWARE,
+    NOTHING,
+    RAM_ONLY,
+    TASKS,
+    fake_recommend,
+)
 
 # --- the view model, without a terminal ---------------------------------------------------
 
@@ -60,15 +68,18 @@ def test_rows_rank_filter_sort_and_excluded() -> None:
     q = Query(budget="12GB")
     shown = rows(rec, q)
     assert [r.rank for r in shown] == list(range(1, len(rec.ranked) + 1))
-    assert all(r.candidate.footprint.total_bytes <= rec.usable_bytes for r in shown)
+    assert all(r.candidate.memory_bytes <= rec.usable_bytes for r in shown)
+    assert all(r.free_bytes == rec.usable_bytes - r.candidate.memory_bytes for r in shown)
     with_excluded = rows(rec, q.with_(show_excluded=True))
     assert len(with_excluded) == rec.considered
     assert [r.fits for r in with_excluded[len(shown) :]] == [False] * len(rec.excluded)
     qwen = rows(rec, q.with_(family="qwen2.5"))
     assert qwen and {r.candidate.arch.family_key for r in qwen} == {"qwen2.5"}
     by_memory = rows(rec, q.with_(sort="memory"))
-    totals = [r.candidate.footprint.total_bytes for r in by_memory]
+    totals = [r.candidate.memory_bytes for r in by_memory]
     assert totals == sorted(totals)
+    by_speed = [r.candidate.speed.decode.mean for r in rows(rec, q.with_(sort="speed"))]
+    assert by_speed == sorted(by_speed, reverse=True)
     assert [r.key for r in rows(rec, q.with_(sort="memory", sort_reverse=True))] == [
         r.key for r in reversed(by_memory)
     ]
@@ -86,8 +97,22 @@ def test_chart_data_series_kinds_and_budget_line() -> None:
     # Llama Q2_K has no evidence: it is not a point
     assert all("Q2_K" not in p.label or "gemma" in p.label for p in data.points)
     assert data.selected is not None and data.selected.label == "Qwen2.5-7B Q8_0"
+    assert data.metric_label == "accuracy %"  # the metric table's label, not "acc"
+    assert all(p.memory_gb * 1e9 == _by_label(rec, p.label).memory_bytes for p in data.points)
     by_bits = chart_data(rec, Query(budget="12GB", group_by="bits"))
     assert [s.name for s in by_bits.series] == ["2-bit", "3-bit", "4-bit", "8-bit", "16-bit"]
+
+
+def test_chart_data_against_speed() -> None:
+    rec = fake_recommend("12GB")
+    data = chart_data(rec, Query(budget="12GB", chart_axis="speed"))
+    assert data.axis == "speed" and data.points
+    assert all(p.decode_tok_s and data.x(p) == p.decode_tok_s for p in data.points)
+    # the frontier: nothing both faster and better-scoring than a frontier point
+    for f in data.frontier:
+        assert not any(p.decode_tok_s > f.decode_tok_s and p.score > f.score for p in data.points)
+    speeds = [p.decode_tok_s for p in data.frontier]
+    assert speeds == sorted(speeds, reverse=True)
 
 
 def test_alternatives_at_equal_memory() -> None:
@@ -106,37 +131,63 @@ def test_memory_segments_add_up_to_the_budget() -> None:
     rec = fake_recommend("12GB")
     c = rec.ranked[0]
     segs = memory_segments(c, rec)
-    assert [s.role for s in segs] == ["weights", "kv", "other", "free", "margin"]
+    assert [s.role for s in segs] == ["weights", "kv", "other", "bound", "free", "margin"]
     assert sum(s.n_bytes for s in segs) == rec.budget_bytes
+    # the bar is budgeted as the fit test is: the calibrated upper bound, then what is free
+    assert sum(s.n_bytes for s in segs[:4]) == c.memory_bytes
+    assert segs[4].n_bytes == rec.usable_bytes - c.memory_bytes
     over = memory_segments(rec.excluded[-1], rec)
     assert over[-1].role == "over"
 
 
-def test_run_commands() -> None:
+def test_run_commands_are_the_rankings_own() -> None:
+    """The command shown and copied is ``c.to_dict()["run"]`` (placement flags included);
+    with a local file of the config, llama-server runs that file with the same flags."""
+    import shlex
+
     rec = fake_recommend("24GiB", kv_cache="q8_0", context=8192)
-    gguf = run_command(_by_label(rec, "Qwen2.5-7B Q4_K_M"), rec)
+    q4 = _by_label(rec, "Qwen2.5-7B Q4_K_M")
+    gguf = run_command(q4, rec)
+    assert gguf == q4.to_dict()["run"]
     assert gguf == (
-        "llama-cli -m Qwen2.5-7B-Q4_K_M.gguf -c 8192 -ngl 99 -fa on -ctk q8_0 -ctv q8_0"
+        "llama-server -m Qwen2.5-7B-Q4_K_M.gguf -c 8192 -ngl 99 -ctk q8_0 -ctv q8_0 -fa on"
     )
-    assert run_command(_by_label(rec, "Qwen2.5-7B Q4_K_M"), rec, "/m/x.gguf").startswith(
-        "llama-cli -m /m/x.gguf"
+    local = run_command(q4, rec, "/m/my models/x.gguf")
+    assert (
+        local == "llama-server -m '/m/my models/x.gguf' -c 8192 -ngl 99 -ctk q8_0 -ctv q8_0 -fa on"
     )
+    assert shlex.split(local)[2] == "/m/my models/x.gguf"
     bnb = run_command(_by_label(rec, "Qwen2.5-7B nf4"), rec)
-    assert "BitsAndBytesConfig(load_in_4bit=True" in bnb
-    assert 'bnb_4bit_quant_type="nf4"' in bnb
-    assert 'from_pretrained("Qwen/Qwen2.5-7B"' in bnb
-    compile(bnb, "<snippet>", "exec")  # the snippet is valid Python
+    assert bnb is not None and bnb.startswith("python -c ")
+    snippet = shlex.split(bnb)[2]
+    assert "BitsAndBytesConfig(load_in_4bit=True" in snippet
+    assert 'bnb_4bit_quant_type="nf4"' in snippet
+    compile(snippet, "<snippet>", "exec")  # the snippet is valid Python
 
 
 def test_parse_context_and_bad_budget() -> None:
     assert parse_context("8k") == 8192
     assert parse_context("4096") == 4096
-    with pytest.raises(QueryError) as err:
-        parse_context("0")
-    assert err.value.field == "context"
-    with pytest.raises(QueryError) as err:
-        Query(budget="lots").budget_bytes  # noqa: B018
-    assert err.value.field == "budget"
+    for bad in ("0", "99999999999999999999", "20000k"):
+        with pytest.raises(QueryError) as err:
+            parse_context(bad)
+        assert err.value.field == "context"
+    for bad in ("lots", "99999999999999999999GB", "200TB"):
+        with pytest.raises(QueryError) as err:
+            Query(budget=bad).budget_bytes  # noqa: B018
+        assert err.value.field == "budget"
+
+
+def test_detected_budgets_prefer_gpu_free_then_unified_then_ram() -> None:
+    from dataclasses import replace
+
+    assert detected_source(HARDWARE) == "gpu"
+    assert detected_budgets(HARDWARE)["gpu"] == 23 * 2**30  # the card's free memory
+    assert detected_source(RAM_ONLY) == "ram"
+    assert budget_text(detected_budgets(RAM_ONLY)["ram"]) == "23.54GiB"
+    mac = replace(RAM_ONLY, unified_memory=True, gpu_error=None)
+    assert detected_source(mac) == "unified"
+    assert detected_source(NOTHING) is None and detected_budgets(None) == {}
 
 
 def test_ranker_caches_by_ranking_inputs() -> None:
@@ -206,10 +257,11 @@ async def test_type_budget_change_task_select_row() -> None:
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await settle(pilot)
         main = app.main
-        # pre-filled from the (injected) detected GPU: 24 GiB
-        assert main.query_one("#budget", Input).value == "24.0GiB"
+        # pre-filled from the (injected) detected GPU: its 23 GiB free of 24
+        assert main.query_one("#budget", Input).value == "23.00GiB"
         assert main.query_one("#budget-mode").render().plain == "detected"
-        assert main.rec is not None and main.rec.budget_bytes == 24 * 2**30
+        assert main.rec is not None and main.rec.budget_bytes == 23 * 2**30
+        assert app.sub_title == "Budget 23.00 GiB GPU memory (detected)"
         first = len(main.table_rows)
 
         await pilot.press("b", *"12GB")
@@ -217,7 +269,8 @@ async def test_type_budget_change_task_select_row() -> None:
         assert main.query_one("#budget-mode").render().plain == "typed"
         assert main.rec.budget_bytes == 12 * 10**9
         assert 0 < len(main.table_rows) < first
-        assert all(r.candidate.footprint.total_bytes <= 10.8e9 for r in main.table_rows)
+        assert all(r.candidate.memory_bytes <= 10.8e9 for r in main.table_rows)
+        assert app.sub_title == "Budget 12.00 GB GPU memory (typed)"
         assert main.chart is not None and main.chart.usable_gb == pytest.approx(10.8)
         assert any(isinstance(m, Ranked) for m in seen)
 
@@ -237,7 +290,7 @@ async def test_type_budget_change_task_select_row() -> None:
         assert any(isinstance(m, ConfigSelected) and m.candidate is second for m in seen)
 
         await pilot.press("y")
-        assert app.clipboard == main.query_one(DetailPane).command
+        assert app.clipboard == main.query_one(DetailPane).command == second.to_dict()["run"]
         assert second.arch.model_id.rsplit("/")[-1] in app.clipboard
 
 
@@ -249,7 +302,7 @@ async def test_detected_budget_switch_gpu_and_system() -> None:
         main = app.main
         main.query_one("#memory", Select).value = "ram"
         await settle(pilot)
-        assert main.query_one("#budget", Input).value == "59.6GiB"  # 64 GB of RAM
+        assert main.query_one("#budget", Input).value == "59.60GiB"  # 64 GB of RAM
         assert main.rec.device == "cpu"
         await pilot.press("b", *"8GB")
         await settle(pilot)
@@ -257,8 +310,18 @@ async def test_detected_budget_switch_gpu_and_system() -> None:
         main.query_one("#ranking").focus()
         await pilot.press("d")  # back to the detected size
         await settle(pilot)
-        assert main.query_one("#budget", Input).value == "59.6GiB"
+        assert main.query_one("#budget", Input).value == "59.60GiB"
         assert main.query_one("#budget-mode").render().plain == "detected"
+        main.query_one("#memory", Select).value = "unified"  # nothing of that kind here
+        await settle(pilot)
+        assert main.query_one("#budget-mode").render().plain == "typed"
+        assert main.rec.device == "apple"
+        main.query_one("#ranking").focus()
+        await pilot.press("d")  # back to what was detected first: the GPU's free memory
+        await settle(pilot)
+        assert main.query_one("#memory", Select).value == "gpu"
+        assert main.query_one("#budget", Input).value == "23.00GiB"
+        assert main.rec.device == "cuda"
 
 
 @run_async
@@ -289,6 +352,15 @@ async def test_view_toggles_sort_family_group_excluded() -> None:
         assert not main.table_rows[-1].fits
         await pilot.press("s")  # rank -> score
         assert main.query_state.sort == "score"
+        await pilot.press("s")  # score -> speed
+        assert main.query_state.sort == "speed"
+        fast = [r.candidate.speed.decode.mean for r in main.table_rows]
+        assert fast == sorted(fast, reverse=True)
+        await pilot.press("v")  # the chart against decode speed
+        assert main.chart.axis == "speed"
+        assert all(p.decode_tok_s for p in main.chart.points)
+        await pilot.press("v")
+        assert main.chart.axis == "memory"
         await pilot.press("g")
         assert main.chart.series[0].name.endswith("-bit")
         main.query_one("#family", Select).value = "gemma2"
@@ -321,6 +393,77 @@ async def test_narrow_layout_help_and_theme() -> None:
         assert app.current_theme.dark is not dark
         await pilot.press("q")
     assert app.return_code == 0
+
+
+@run_async
+async def test_starts_from_detected_system_ram_without_a_gpu() -> None:
+    """This machine: no GPU, 23.54 GiB of RAM. The app starts there, says so once, and
+    the table shows decode speed with its evidence mark and where each config runs."""
+    app = make_app(hardware=RAM_ONLY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        main = app.main
+        assert main.query_one("#budget", Input).value == "23.54GiB"
+        assert main.query_one("#budget-mode").render().plain == "detected"
+        assert main.query_one("#memory", Select).value == "ram"
+        assert main.rec.device == "cpu" and main.rec.budget_bytes == parse_size("23.54GiB")
+        heading = "Budget 23.54 GiB system RAM (detected)"
+        assert app.sub_title == heading
+        status = str(main.query_one("#status").render())
+        assert status.startswith(heading + ":")
+        assert "of system RAM" not in status
+        cells = dict(zip([k for _, k, _ in COLUMNS], main.table_rows[0].cells(), strict=True))
+        assert cells["where"] == "cpu"
+        assert cells["speed"].endswith(("○", "●", "◆"))
+
+
+@run_async
+async def test_first_ranking_waits_for_detection() -> None:
+    """Detection runs in a worker after the first paint; nothing is ranked before it
+    answers, so the placeholder budget is never ranked."""
+    asked: list[tuple[object, object]] = []
+
+    def counting(**kwargs):  # type: ignore[no-untyped-def]
+        asked.append((kwargs["budget"], kwargs["device"]))
+        return fake_recommend(**kwargs)
+
+    release = threading.Event()
+
+    def slow_detect():  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return RAM_ONLY
+
+    app = create_app(recommend=counting, detect_hardware=slow_detect, tasks=TASKS,
+                     theme="dark", show_timings=False)  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        assert app.main.query_one("#budget-mode").render().plain == "detecting…"
+        assert asked == [] and app.main.rec is None
+        release.set()
+        await settle(pilot)
+        assert asked == [("23.54GiB", "cpu")]
+        assert app.main.query_one("#budget-mode").render().plain == "detected"
+
+
+@run_async
+async def test_nothing_detected_says_so_and_starts_from_a_typed_default() -> None:
+    for options in ({"hardware": NOTHING}, {"hardware": None, "detect_hardware": _broken}):
+        app = make_app(**options)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            main = app.main
+            assert main.rec is not None and main.rec.budget_bytes == 24 * 10**9
+            assert main.query_one("#budget-mode").render().plain == "typed"
+            status = str(main.query_one("#status").render())
+            assert status.startswith("nothing detected ("), status
+            assert app.sub_title == "Budget 24.00 GB GPU memory (typed)"
+            await pilot.press("d")
+            await pilot.pause()
+            assert main.query_one("#budget-mode").render().plain == "typed"
+
+
+def _broken():  # type: ignore[no-untyped-def]
+    raise RuntimeError("NVML and psutil both failed")
 
 
 class FakeMeasurer:
@@ -361,7 +504,7 @@ async def test_measure_in_a_worker_then_refresh() -> None:
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await settle(pilot)
         main = app.main
-        assert "llama-cli -m /models/" in (main.query_one(DetailPane).command or "")
+        assert "llama-server -m /models/" in (main.query_one(DetailPane).command or "")
         await pilot.press("m")
         await settle(pilot)
         finished = posted(seen, MeasureFinished)
@@ -397,9 +540,7 @@ async def test_real_data_ranks_and_fits() -> None:
         await settle(pilot)
         main = app.main
         assert main.rec is not None and main.table_rows
-        assert all(
-            r.candidate.memory_bytes <= main.rec.usable_bytes for r in main.table_rows
-        )
+        assert all(r.candidate.memory_bytes <= main.rec.usable_bytes for r in main.table_rows)
         assert main.chart is not None and main.chart.budget_gb == pytest.approx(16.0)
         assert main.query_one(DetailPane).candidate is main.table_rows[0].candidate
 
@@ -422,9 +563,11 @@ def test_core_and_cli_never_import_textual() -> None:
 def test_tui_command_without_textual_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from advisor.cli import build_parser
     from advisor.commands import tui
 
+    args = build_parser().parse_args(["tui", "--vram", "24GB"])
     monkeypatch.setitem(sys.modules, "textual", None)  # import textual -> ImportError
-    assert tui.run(argparse.Namespace()) == 2
+    assert tui.run(args) == 2
     err = capsys.readouterr().err.strip()
     assert err == "advisor: the TUI needs textual: install with pip install 'advisor-llm[tui]'"

@@ -1,8 +1,11 @@
 """Deterministic data for the TUI tests: fixed hardware and a small fixed ranking.
 
-The snapshots must not move when the bundled profiles, the curves or this machine change,
-so they run on these few hand-made configs (real dataclasses, made-up but plausible
-numbers) through the same ``recommend`` signature the app uses.
+The snapshots must not move when the bundled profiles, the curves, the speed model or this
+machine change, so they run on these few hand-made configs (real dataclasses, made-up but
+plausible numbers: memory, scores, decode speeds) through the same ``recommend`` signature
+the app uses. What to get and how to run each config comes from the real recipe code
+(:func:`advisor.profiles.artifacts.make_command`), with the placement flags of a real
+:class:`advisor.speed.Placement`.
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ from advisor.evidence import Evidence
 from advisor.evidence.model import combine
 from advisor.memory import Footprint
 from advisor.profiles import Architecture
+from advisor.profiles.artifacts import make_command
 from advisor.profiles.detect import GPU, Hardware
 from advisor.profiles.formats import get_format
 from advisor.recommender import Budget, Candidate, Recommendation
+from advisor.recommender.candidates import Source
+from advisor.recommender.placement import Machine
+from advisor.speed import Placement, resolve_system
+from advisor.speed.estimate import Estimate as SpeedEstimate
+from advisor.speed.estimate import Rate, SpeedEvidence
 from advisor.units import parse_size
 
 GiB = 2**30
@@ -30,6 +39,16 @@ HARDWARE = Hardware(
 NO_GPU = Hardware(
     cpu="Test CPU", cores=4, ram_total_bytes=16 * 10**9, ram_available_bytes=12 * 10**9
 )
+# This development machine as detection sees it: 23.54 GiB of RAM, no GPU (NVML absent).
+RAM_ONLY = Hardware(
+    cpu="Intel(R) Xeon(R) Processor",
+    cores=2,
+    ram_total_bytes=25_275_990_016,
+    ram_available_bytes=22_396_481_536,
+    gpus=(),
+    gpu_error="NVML unavailable (NVML Shared Library Not Found)",
+)
+NOTHING = Hardware(cpu="?", cores=1, ram_total_bytes=0, ram_available_bytes=0, gpu_error="no NVML")
 
 
 def arch(model_id: str, family: str, family_key: str, params: float) -> Architecture:
@@ -88,10 +107,62 @@ def _evidence(kind: str, task: str, value: float) -> Evidence:
     return Evidence(kind, task, "acc", value, stderr=stderr, source=source, detail=detail)
 
 
+# Decode tokens/s on a 24 GiB card (RAM: a tenth of it), and whether it is measured here.
+DECODE_TOK_S = {"F16": 60.0, "Q8_0": 95.0, "Q4_K_M": 140.0, "IQ3_M": 120.0, "Q2_K": 160.0,
+                "nf4": 40.0}  # fmt: skip
+MACHINES = {
+    "cuda": {"kind": "gpu", "memory_gb": 24, "memory_bandwidth_gbs": 1008.0,
+             "fp16_tflops": 165.0, "name": "Test GPU"},
+    "cpu": {"kind": "cpu", "memory_gb": 64, "memory_bandwidth_gbs": 89.6,
+            "fp16_tflops": 1.3, "name": "system RAM"},
+    "apple": {"kind": "apple", "memory_gb": 64, "memory_bandwidth_gbs": 273.0,
+              "fp16_tflops": 17.0, "name": "Test Apple chip"},
+}  # fmt: skip
+
+
+def machine(device: str) -> Machine:
+    system = resolve_system(dict(MACHINES[device]))
+    return Machine(system, 1 if device == "cuda" else 0, False, None)
+
+
+def _placement(a: Architecture, fmt_name: str, m: Machine, context: int, kv: str) -> Placement:
+    on_gpu = bool(m.system.accelerators)
+    return Placement(
+        model=a.name, format=fmt_name, runtime="llama.cpp", system=m.system,
+        strategy="gpu" if on_gpu else "cpu", shares=(), n_layers=a.n_layers,
+        n_gpu_layers=a.n_layers + 1 if on_gpu else 0, n_cpu_moe=0, tensor_split=None,
+        kv_on_host=False, context_tokens=context, kv_cache_type=kv, fits=True,
+    )  # fmt: skip
+
+
+def _speed(a: Architecture, fmt_name: str, placed: Placement, device: str) -> SpeedEstimate:
+    scale = 7.6e9 / a.params_total * (1.0 if device == "cuda" else 0.1)
+    mean = DECODE_TOK_S[fmt_name] * scale
+    measured = fmt_name == "Q8_0" and a.name == "Qwen2.5-7B"
+    evidence = SpeedEvidence(
+        "measured here" if measured else "predicted",
+        "measured here 2026-01-05 on Test GPU, n=3" if measured else "test speed model",
+    )
+    prompt = Rate(mean * 40, mean * 30, mean * 50)
+    first = Rate(placed.context_tokens / prompt.mean, 0.8 * placed.context_tokens / prompt.mean,
+                 1.3 * placed.context_tokens / prompt.mean, unit="s")  # fmt: skip
+    decode = (
+        Rate(mean, mean, mean, se=mean * 0.02, n=3) if measured
+        else Rate(mean, mean * 0.7, mean * 1.2)
+    )  # fmt: skip
+    return SpeedEstimate(
+        model=a.name, format=fmt_name, hardware=placed.system.label, runtime="llama.cpp",
+        context_tokens=placed.context_tokens, prompt_tokens=placed.context_tokens,
+        decode=decode, prompt=prompt, time_to_first_token_s=first, evidence=evidence,
+        prompt_evidence=evidence, placement=placed, regime="test",
+    )  # fmt: skip
+
+
 def candidates(
     budget_bytes: int, task: str, context: int, kv_cache: str, device: str
 ) -> list[Candidate]:
     kv_scale = {"f16": 1.0, "q8_0": 0.53, "q4_0": 0.28}[kv_cache] * context / 4096
+    m = machine(device)
     out = []
     for key, fmt_name, weights_gb, mmlu, kind, gsm8k in CONFIGS:
         a = ARCHS[key]
@@ -104,11 +175,18 @@ def candidates(
             context_tokens=context,
             kv_cache_type=kv_cache,
             backend="llama.cpp" if fmt.backend == "gguf" else "transformers",
-            device=device,
+            device="cpu" if device == "cpu" else "cuda",
         )
         value = {"mmlu": mmlu, "gsm8k": gsm8k}.get(task)
         evidence = () if value is None or kind is None else (_evidence(kind, task, value),)
-        out.append(Candidate(a, fmt, fp, budget_bytes, evidence, combine(evidence)))
+        placed = _placement(a, fmt_name, m, context, kv_cache)
+        extras = {
+            "source": Source(None, make_command(a, fmt)),
+            "machine": m,
+            "placement": placed,
+            "speed": _speed(a, fmt_name, placed, device),
+        }
+        out.append(Candidate(a, fmt, fp, budget_bytes, evidence, combine(evidence), extras))
     return out
 
 
@@ -121,23 +199,26 @@ def fake_recommend(
     device: str | None = None,
     safety_margin: float = 0.10,
     families: object = None,
+    **options: object,
 ) -> Recommendation:
-    """``recommend`` over the fixed configs above: same signature, same fit rule."""
+    """``recommend`` over the fixed configs above: same signature, same fit rule (the
+    calibrated upper bound, ``memory_bytes``, within the usable budget)."""
     budget_bytes = parse_size(budget if budget is not None else "24GiB")
     device = device or "cuda"
     cands = candidates(budget_bytes, task, context, kv_cache, device)
     if backend != "any":
         cands = [c for c in cands if c.format.backend == backend]
     usable = int(budget_bytes * (1 - safety_margin))
-    fits = [c for c in cands if c.footprint.total_bytes <= usable]
+    fits = [c for c in cands if c.memory_bytes <= usable]
     fits.sort(key=lambda c: (c.best is None, -(c.best.value if c.best else 0)))
-    excluded = sorted((c for c in cands if c not in fits), key=lambda c: c.footprint.total_bytes)
+    excluded = sorted((c for c in cands if c not in fits), key=lambda c: c.memory_bytes)
     plan = Budget(budget_bytes, device, str(budget), budget_bytes)
     return Recommendation(
         budget=plan, task=task, requested_task=task, context_tokens=context,
         kv_cache_type=kv_cache, backend=backend, variant="any", risk="neutral",
         safety_margin=safety_margin, ranked=tuple(fits), excluded=tuple(excluded),
-        considered=len(cands), smallest=min(cands, key=lambda c: c.footprint.total_bytes),
+        considered=len(cands), smallest=min(cands, key=lambda c: c.memory_bytes),
+        notes=(f"speeds assume a test {device} machine",),
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Snapshots of the main screen at 80×24 and 120×40, on fixed data and fixed hardware.
+"""Snapshots of the main screen at 80×24 and 120×40, on fixed data and fixed hardware:
+a 24 GiB GPU, and this development machine as detection sees it (23.54 GiB of RAM, no GPU).
 
 Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` after a deliberate
 change, and look at the report before committing.
@@ -14,13 +15,15 @@ pytest.importorskip("textual_plotext")
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from advisor.profiles.detect import Hardware
 from advisor.tui import create_app
-from tests.test_tui_fixtures import HARDWARE, TASKS, fake_recommend
+from tests.test_tui_fixtures import HARDWARE, RAM_ONLY, TASKS, fake_recommend
 
 
-def app():  # type: ignore[no-untyped-def]
+def app(hardware: Hardware = HARDWARE, budget: str | None = None):  # type: ignore[no-untyped-def]
     return create_app(
-        hardware=HARDWARE,
+        budget=budget,
+        hardware=hardware,
         recommend=fake_recommend,
         tasks=TASKS,
         theme="textual-dark",
@@ -55,4 +58,17 @@ def test_main_120x40_light_non_fitting(snap_compare) -> None:  # type: ignore[no
         pilot.app.theme = "textual-light"
         await ready(pilot)
 
-    assert snap_compare(app(), terminal_size=(120, 40), run_before=light, press=["x"])
+    assert snap_compare(app(budget="12GB"), terminal_size=(120, 40), run_before=light, press=["x"])
+
+
+def test_first_screen_no_gpu_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The first screen on a machine without a GPU: system RAM, detected, said once."""
+    assert snap_compare(app(RAM_ONLY), terminal_size=(80, 24), run_before=ready)
+
+
+def test_first_screen_no_gpu_120x40(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app(RAM_ONLY), terminal_size=(120, 40), run_before=ready)
+
+
+def test_chart_against_speed_120x40(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app(), terminal_size=(120, 40), run_before=ready, press=["v"])

@@ -22,6 +22,8 @@ from advisor.tui.screens.help import HelpScreen
 from advisor.tui.screens.main import MainScreen
 
 THEMES = {"dark": "textual-dark", "light": "textual-light", "ansi": "textual-ansi"}
+# The budget when nothing was detected and none was typed: a common GPU size, said so.
+DEFAULT_BUDGET = "24GB"
 
 
 def terminal_theme(environ: dict[str, str] | None = None) -> str:
@@ -62,16 +64,21 @@ class AdvisorApp(App[None]):
         typed_budget: bool,
         theme: str,
         show_timings: bool = True,
+        detection_note: str | None = None,
     ) -> None:
         super().__init__()
         self._main_args = (query, ranker, tasks, groups, hardware, detect_hardware, measurer)
         self._typed_budget = typed_budget
         self._show_timings = show_timings
+        self._detection_note = detection_note
         self.theme = theme
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(
-            *self._main_args, typed_budget=self._typed_budget, show_timings=self._show_timings
+            *self._main_args,
+            typed_budget=self._typed_budget,
+            show_timings=self._show_timings,
+            detection_note=self._detection_note,
         )
 
     @property
@@ -108,24 +115,43 @@ def create_app(
 ) -> AdvisorApp:
     """Build the app. Anything left out comes from the real machine and data.
 
-    ``budget``/``device`` given → a typed budget; otherwise the detected memory fills it
-    (``hardware`` if given, else ``detect_hardware`` — by default
-    :func:`advisor.profiles.detect.detect`
-    — runs in a worker after the first paint). ``show_timings=False`` keeps the status
-    line free of milliseconds, for snapshots.
+    ``budget``/``device`` given → a typed budget ("cuda", "cpu" or "apple"); otherwise the
+    detected memory fills it: the largest GPU's free memory, else Apple unified memory,
+    else system RAM (``hardware`` if given, else ``detect_hardware`` — by default
+    :func:`advisor.profiles.detect.detect` — runs in a worker after the first paint, and
+    nothing is ranked before it answers). With nothing detected the app says so and
+    starts from a typed 24GB of GPU memory. ``show_timings=False`` keeps the status line
+    free of milliseconds, for snapshots.
     """
     from advisor.evidence import known_tasks, task_groups
     from advisor.memory import DEFAULT_CONTEXT_TOKENS
     from advisor.recommender import recommend as real_recommend
+    from advisor.tui.model import MEMORY_SOURCES
+    from advisor.tui.widgets.query import budget_text, detected_budgets, detected_source
 
     if hardware is None and detect_hardware is None:
         from advisor.profiles.detect import detect
 
         detect_hardware = detect
+    detected = False
+    note = None
+    if budget is None and hardware is not None:
+        source = detected_source(hardware)
+        if source is not None:
+            budget = budget_text(detected_budgets(hardware)[source])
+            device = MEMORY_SOURCES[source]
+            detected = True
+        else:
+            note = (
+                f"nothing detected ({hardware.gpu_error or 'no GPU and no RAM reading'}): "
+                f"starting from {DEFAULT_BUDGET} typed; type your budget"
+            )
+    typed = budget is not None and not detected
     if device is None:
-        device = "cuda" if hardware is None or hardware.gpus else "cpu"
+        device = "cuda"
     query = Query(
-        budget=budget or "24GB",
+        budget=budget or DEFAULT_BUDGET,
+        detected=detected,
         device=device,
         task=task,
         context_tokens=context_tokens or DEFAULT_CONTEXT_TOKENS,
@@ -142,7 +168,8 @@ def create_app(
         hardware=hardware,
         detect_hardware=detect_hardware,
         measurer=measurer,
-        typed_budget=budget is not None,
+        typed_budget=typed or note is not None,
         theme=THEMES.get(theme or "", theme or terminal_theme()),
         show_timings=show_timings,
+        detection_note=note,
     )

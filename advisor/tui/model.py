@@ -7,27 +7,43 @@ Nothing here imports textual, so the rows, the chart data, the Pareto frontier, 
 from __future__ import annotations
 
 import re
+import shlex
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.evidence import Evidence
+from advisor.evidence.metrics import metric_info
+from advisor.evidence.model import Estimate
 from advisor.memory import DEFAULT_CONTEXT_TOKENS
 from advisor.recommender import Candidate, Recommendation
-from advisor.units import parse_size
+from advisor.recommender.budget import DEVICE_LABELS
+from advisor.recommender.ranking import MAX_CONTEXT_TOKENS
+from advisor.units import format_bytes, parse_size
 
 RecommendFn = Callable[..., Recommendation]
 
-SORT_KEYS: tuple[str, ...] = ("rank", "score", "memory", "free", "params", "bits", "model")
+SORT_KEYS: tuple[str, ...] = (
+    "rank", "score", "speed", "memory", "free", "params", "bits", "model",
+)  # fmt: skip
 GROUPINGS: tuple[str, ...] = ("family", "bits")
+CHART_AXES: tuple[str, ...] = ("memory", "speed")
 KV_CACHE_TYPES: tuple[str, ...] = ("f16", "q8_0", "q4_0")
 BACKEND_CHOICES: tuple[str, ...] = ("any", "gguf", "bnb")
+# The memory switch: which memory the budget is, and the recommender's device for it.
+MEMORY_SOURCES: dict[str, str] = {"gpu": "cuda", "ram": "cpu", "unified": "apple"}
 EVIDENCE_GLYPH = {"measured": "●", "published": "◆", "predicted": "○"}
+# advisor.speed says "measured here" where a score says "measured".
+SPEED_GLYPH = {"measured here": "●", "measured": "●", "published": "◆", "predicted": "○"}
 # Two configs are "at equal memory" when their totals differ by at most this fraction.
 EQUAL_MEMORY_TOLERANCE = 0.15
+# A budget above this is a typo, not a machine (the CLI refuses it too).
+MAX_BUDGET_BYTES = 100 * 10**12
+# Speeds for every fitting config, so sorting and charting by speed compare them all.
+SPEED_FOR_ALL = 1_000_000
 
 
 class QueryError(ValueError):
@@ -43,7 +59,7 @@ class Query:
     """Everything the inputs say. ``rank_key`` is what changes the ranking itself."""
 
     budget: str = "24GB"
-    device: str = "cuda"  # "cuda" (GPU memory) or "cpu" (system RAM)
+    device: str = "cuda"  # "cuda" (GPU memory), "cpu" (system RAM), "apple" (unified memory)
     task: str = "mmlu"
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     kv_cache: str = "f16"
@@ -53,13 +69,20 @@ class Query:
     sort: str = "rank"
     sort_reverse: bool = False
     group_by: str = "family"
+    chart_axis: str = "memory"  # the chart's x axis: "memory" or "speed"
+    detected: bool = False  # the budget is the detected memory, not a typed size
 
     @property
     def budget_bytes(self) -> int:
         try:
-            return parse_size(self.budget)
+            n_bytes = parse_size(self.budget)
         except AdvisorError as exc:
             raise QueryError(str(exc), "budget") from None
+        if n_bytes > MAX_BUDGET_BYTES:
+            raise QueryError(
+                f"budget {self.budget} is more than 100 TB: type a size such as 24GB", "budget"
+            )
+        return n_bytes
 
     @property
     def rank_key(self) -> tuple[Any, ...]:
@@ -77,14 +100,28 @@ class Query:
 
 
 def parse_context(text: str) -> int:
-    """'4096', '8k', '32K' or '128k' → tokens (k = 1024)."""
+    """'4096', '8k', '32K' or '128k' → tokens (k = 1024), 1 to the recommender's limit."""
     match = re.fullmatch(r"\s*(\d+)\s*([kK]?)\s*", text)
     if not match or int(match.group(1)) <= 0:
         raise QueryError(
             f"context must be a positive number of tokens, e.g. 4096 or 8k; got {text!r}",
             "context",
         )
-    return int(match.group(1)) * (1024 if match.group(2) else 1)
+    tokens = int(match.group(1)) * (1024 if match.group(2) else 1)
+    if tokens > MAX_CONTEXT_TOKENS:
+        raise QueryError(
+            f"context must be at most {MAX_CONTEXT_TOKENS:,} tokens, got {text.strip()}",
+            "context",
+        )
+    return tokens
+
+
+def budget_heading(query: Query, rec: Recommendation) -> str:
+    """``Budget 23.54 GiB system RAM (detected)``: the size in the unit it was given."""
+    unit = "GiB" if "i" in query.budget.lower() else "GB"
+    mode = "detected" if query.detected else "typed"
+    kind = rec.budget.memory_kind if rec.budget.device in DEVICE_LABELS else rec.device
+    return f"Budget {format_bytes(rec.budget_bytes, unit)} {kind} ({mode})"
 
 
 @dataclass
@@ -93,6 +130,7 @@ class Ranker:
 
     recommend: RecommendFn
     max_entries: int = 32
+    speed_top: int = SPEED_FOR_ALL
     last_ms: float = 0.0
     _cache: OrderedDict[tuple[Any, ...], Recommendation] = field(default_factory=OrderedDict)
 
@@ -108,6 +146,7 @@ class Ranker:
                 context=query.context_tokens,
                 kv_cache=query.kv_cache,
                 backend=query.backend,
+                speed_top=self.speed_top,
             )
             self._cache[key] = rec
             while len(self._cache) > self.max_entries:
@@ -140,13 +179,38 @@ def gb(n_bytes: float, digits: int = 1) -> str:
     return f"{n_bytes / 1e9:.{digits}f} GB"
 
 
-def score_text(e: Evidence | None) -> str:
+def score_text(e: Evidence | Estimate | None) -> str:
+    """A score as everywhere: measured ``49.7 ± 2.9 se``, predicted ``73.4 [69.2–76.0]``,
+    published the bare figure."""
     if e is None:
         return "—"
-    value = f"{e.value:.1f}" if e.higher_is_better else f"{e.value:.2f}"
-    if e.uncertainty is not None:
-        value += f" ±{e.uncertainty:.1f}"
-    return value
+    return e.notation()
+
+
+def decode_rate(c: Candidate) -> float | None:
+    """Decode tokens/s at the full context, when the ranking estimated it."""
+    speed = c.speed
+    return None if speed is None else float(speed.decode.mean)
+
+
+def speed_text(c: Candidate) -> str:
+    """``48 ○``: decode tokens/s and its evidence mark (● measured here ◆ published ○
+    predicted); ``-`` without an estimate."""
+    speed = c.speed
+    if speed is None:
+        return "-"
+    rate = float(speed.decode.mean)
+    number = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
+    return f"{number} {SPEED_GLYPH.get(speed.evidence.kind, '?')}"
+
+
+def where_text(c: Candidate) -> str:
+    """Where it runs ("gpu", "cpu", "29/40 layers on GPU"), from the ranking's placement."""
+    try:
+        where = c.to_dict().get("where")
+    except Exception:  # a config the placement code cannot describe still gets a row
+        return "-"
+    return str(where) if where else "-"
 
 
 @dataclass(frozen=True)
@@ -156,28 +220,35 @@ class Row:
     key: str
     rank: int | None  # None for configs that do not fit
     candidate: Candidate
+    usable_bytes: int = 0  # the ranking's usable budget: "free" is measured against it
 
     @property
     def fits(self) -> bool:
         return self.rank is not None
 
+    @property
+    def free_bytes(self) -> int:
+        """Usable budget left once the config is budgeted at its calibrated upper bound."""
+        return self.usable_bytes - self.candidate.memory_bytes
+
     def cells(self) -> tuple[str, ...]:
         c = self.candidate
         best = c.best
-        free = c.headroom_bytes
         name = c.arch.name
         if len(name) > MODEL_NAME_WIDTH:
-            name = name[: MODEL_NAME_WIDTH - 1] + "…"
+            name = name[: MODEL_NAME_WIDTH - 1] + "…"  # the detail pane has it whole
         return (
             "" if self.rank is None else str(self.rank),
             name,
             c.format.name,
-            gb(c.footprint.total_bytes),
-            score_text(best),
-            "" if best is None else f"{EVIDENCE_GLYPH[best.kind]} {best.kind}",
-            f"{free / 1e9:+.1f}",
+            gb(c.memory_bytes),
+            "—" if best is None else f"{EVIDENCE_GLYPH.get(best.kind, '?')} {score_text(best)}",
+            speed_text(c),
+            where_text(c),
+            f"{self.free_bytes / 1e9:+.1f}",
             f"{bits_per_weight(c):.2f}",
             params_label(c.arch.params_total),
+            "" if best is None else best.kind,
         )
 
 
@@ -185,15 +256,17 @@ MODEL_NAME_WIDTH = 20
 # (header, sort key, width): the columns that decide first come first, so 80 columns show
 # them. Fixed widths spare the table from measuring every cell on each re-rank.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("#", "rank", 4),
+    ("#", "rank", 3),
     ("model", "model", MODEL_NAME_WIDTH),
-    ("format", "format", 9),
-    ("memory", "memory", 8),
-    ("score", "score", 10),
-    ("evidence", "evidence", 11),
+    ("format", "format", 8),
+    ("memory", "memory", 7),
+    ("score", "score", 18),
+    ("tok/s", "speed", 6),
+    ("where", "where", 10),
     ("free GB", "free", 7),
     ("bits/w", "bits", 6),
     ("params", "params", 6),
+    ("evidence", "evidence", 9),
 )
 
 
@@ -204,15 +277,22 @@ def _score_sort(c: Candidate) -> tuple[int, float]:
     return (0, -best.value if best.higher_is_better else best.value)
 
 
+def _speed_sort(c: Candidate) -> tuple[int, float]:
+    rate = decode_rate(c)
+    return (1, 0.0) if rate is None else (0, -rate)
+
+
 _SORTERS: dict[str, Callable[[Row], Any]] = {
-    "rank": lambda r: (r.rank is None, r.rank or 0, r.candidate.footprint.total_bytes),
+    "rank": lambda r: (r.rank is None, r.rank or 0, r.candidate.memory_bytes),
     "score": lambda r: _score_sort(r.candidate),
-    "memory": lambda r: r.candidate.footprint.total_bytes,
-    "free": lambda r: -r.candidate.headroom_bytes,
+    "speed": lambda r: _speed_sort(r.candidate),
+    "memory": lambda r: r.candidate.memory_bytes,
+    "free": lambda r: -r.free_bytes,
     "params": lambda r: -r.candidate.arch.params_total,
     "bits": lambda r: -bits_per_weight(r.candidate),
     "model": lambda r: (r.candidate.arch.name.lower(), bits_per_weight(r.candidate)),
     "format": lambda r: r.candidate.format.name,
+    "where": lambda r: where_text(r.candidate),
     "evidence": lambda r: (
         r.candidate.best is None,
         "" if r.candidate.best is None else r.candidate.best.kind,
@@ -232,13 +312,18 @@ def _in_family(c: Candidate, family: str | None) -> bool:
 
 def rows(rec: Recommendation, query: Query) -> list[Row]:
     """The table: fitting configs ranked, then (on request) the rest, then sorted."""
+    usable = rec.usable_bytes
     out = [
-        Row(candidate_key(c), i, c)
+        Row(candidate_key(c), i, c, usable)
         for i, c in enumerate(rec.ranked, start=1)
         if _in_family(c, query.family)
     ]
     if query.show_excluded:
-        out += [Row(candidate_key(c), None, c) for c in rec.excluded if _in_family(c, query.family)]
+        out += [
+            Row(candidate_key(c), None, c, usable)
+            for c in rec.excluded
+            if _in_family(c, query.family)
+        ]
     if query.sort != "rank" or query.sort_reverse:
         out.sort(key=_SORTERS[query.sort], reverse=query.sort_reverse)
     return out
@@ -251,10 +336,11 @@ def rows(rec: Recommendation, query: Query) -> list[Row]:
 class ChartPoint:
     key: str
     label: str
-    memory_gb: float
+    memory_gb: float  # the calibrated upper bound the fit test uses
     score: float
-    kind: str  # evidence kind of the best evidence
+    kind: str  # evidence kind of the config's estimate
     fits: bool
+    decode_tok_s: float | None = None  # decode speed at the full context, when estimated
 
 
 @dataclass(frozen=True)
@@ -266,20 +352,30 @@ class ChartSeries:
 
 @dataclass(frozen=True)
 class ChartData:
-    """What the trade-off chart draws, independent of how it draws it."""
+    """What the trade-off chart draws, independent of how it draws it: score against
+    memory (``axis="memory"``, with the usable budget as a line) or against decode speed
+    (``axis="speed"``, only the configs with a speed estimate)."""
 
     task: str
     metric: str
     higher_is_better: bool
     series: tuple[ChartSeries, ...]
-    frontier: tuple[ChartPoint, ...]  # memory ascending
+    frontier: tuple[ChartPoint, ...]  # along the x axis, best end last
     budget_gb: float
     usable_gb: float
     selected: ChartPoint | None = None
+    axis: str = "memory"
+    metric_label: str = ""  # advisor.evidence.metrics' label, e.g. "accuracy %"
 
     @property
     def points(self) -> tuple[ChartPoint, ...]:
         return tuple(p for s in self.series for p in (*s.solid, *s.predicted))
+
+    def x(self, p: ChartPoint) -> float:
+        """The point's x value on this chart's axis (GB or tokens/s)."""
+        if self.axis == "speed":
+            return p.decode_tok_s or 0.0
+        return p.memory_gb
 
 
 def _series_name(c: Candidate, group_by: str) -> str:
@@ -289,13 +385,18 @@ def _series_name(c: Candidate, group_by: str) -> str:
 
 
 def pareto_frontier(
-    points: Iterable[ChartPoint], higher_is_better: bool = True
+    points: Iterable[ChartPoint], higher_is_better: bool = True, axis: str = "memory"
 ) -> list[ChartPoint]:
-    """Points no other point beats on both memory (less) and score (better)."""
+    """Points no other point beats on both the x axis (less memory, or more speed) and
+    score (better)."""
     sign = 1.0 if higher_is_better else -1.0
     frontier: list[ChartPoint] = []
     best = float("-inf")
-    for p in sorted(points, key=lambda p: (p.memory_gb, -sign * p.score)):
+    if axis == "speed":
+        ordered = sorted(points, key=lambda p: (-(p.decode_tok_s or 0.0), -sign * p.score))
+    else:
+        ordered = sorted(points, key=lambda p: (p.memory_gb, -sign * p.score))
+    for p in ordered:
         if sign * p.score > best:
             frontier.append(p)
             best = sign * p.score
@@ -303,9 +404,11 @@ def pareto_frontier(
 
 
 def chart_data(rec: Recommendation, query: Query, selected: str | None = None) -> ChartData:
-    """Score against memory for every config with evidence, fitting or not."""
+    """Score against memory (or decode speed) for every config with evidence, fitting or
+    not; on the speed axis, every config with a speed estimate."""
+    axis = query.chart_axis if query.chart_axis in CHART_AXES else "memory"
     grouped: dict[str, tuple[list[ChartPoint], list[ChartPoint]]] = {}
-    metric, higher = "score", True
+    metrics: Counter[str] = Counter()
     all_points: list[ChartPoint] = []
     picked: ChartPoint | None = None
     fitting = {id(c) for c in rec.ranked}
@@ -313,10 +416,13 @@ def chart_data(rec: Recommendation, query: Query, selected: str | None = None) -
         best = c.best
         if best is None or not _in_family(c, query.family):
             continue
-        metric, higher = best.metric, best.higher_is_better
+        rate = decode_rate(c)
+        if axis == "speed" and not rate:
+            continue
+        metrics[best.metric] += 1
         point = ChartPoint(
-            candidate_key(c), c.label, c.footprint.total_bytes / 1e9, best.value, best.kind,
-            id(c) in fitting,
+            candidate_key(c), c.label, c.memory_bytes / 1e9, best.value, best.kind,
+            id(c) in fitting, rate,
         )  # fmt: skip
         solid, predicted = grouped.setdefault(_series_name(c, query.group_by), ([], []))
         (predicted if best.kind == "predicted" else solid).append(point)
@@ -325,15 +431,19 @@ def chart_data(rec: Recommendation, query: Query, selected: str | None = None) -
             picked = point
     order = sorted(grouped, key=_series_order(query.group_by))
     series = tuple(ChartSeries(n, tuple(grouped[n][0]), tuple(grouped[n][1])) for n in order)
+    metric = metrics.most_common(1)[0][0] if metrics else "acc"
+    info = metric_info(metric)
     return ChartData(
         task=rec.task,
         metric=metric,
-        higher_is_better=higher,
+        higher_is_better=info.higher_is_better,
         series=series,
-        frontier=tuple(pareto_frontier(all_points, higher)),
+        frontier=tuple(pareto_frontier(all_points, info.higher_is_better, axis)),
         budget_gb=rec.budget_bytes / 1e9,
         usable_gb=rec.usable_bytes / 1e9,
         selected=picked,
+        axis=axis,
+        metric_label=info.label,
     )
 
 
@@ -350,23 +460,27 @@ def _series_order(group_by: str) -> Callable[[str], Any]:
 class Segment:
     label: str
     n_bytes: int
-    role: str  # theme role: "weights", "kv", "other", "free", "margin", "over"
+    role: str  # theme role: "weights", "kv", "other", "bound", "free", "margin", "over"
 
 
 def memory_segments(c: Candidate, rec: Recommendation) -> list[Segment]:
-    """Weights / KV cache / other / headroom / safety margin, in bytes, for a bar."""
+    """Weights / KV cache / other (the predicted total), the calibrated allowance on top
+    (the fit test budgets the upper bound, ``c.memory_bytes``), then free and the kept
+    margin, or how far it is over the usable budget; in bytes, for a bar."""
     fp = c.footprint
     usable = rec.usable_bytes
+    needed = c.memory_bytes
     segs = [
         Segment("weights", fp.weight_bytes, "weights"),
         Segment("KV cache", fp.kv_bytes, "kv"),
-        Segment("compute + runtime", fp.compute_bytes + fp.overhead_bytes, "other"),
+        Segment("compute + runtime", fp.total_bytes - fp.weight_bytes - fp.kv_bytes, "other"),
+        Segment("upper-bound allowance", max(0, needed - fp.total_bytes), "bound"),
     ]
-    if fp.total_bytes <= usable:
-        segs.append(Segment("free", usable - fp.total_bytes, "free"))
+    if needed <= usable:
+        segs.append(Segment("free", usable - needed, "free"))
         segs.append(Segment("kept free (margin)", rec.budget_bytes - usable, "margin"))
     else:
-        segs.append(Segment("over the usable budget", fp.total_bytes - usable, "over"))
+        segs.append(Segment("over the usable budget", needed - usable, "over"))
     return segs
 
 
@@ -379,7 +493,7 @@ class Alternative:
     score_delta: float | None  # better is positive, whatever the metric
 
 
-def _better_delta(a: Evidence | None, b: Evidence | None) -> float | None:
+def _better_delta(a: Evidence | Estimate | None, b: Evidence | Estimate | None) -> float | None:
     if a is None or b is None or a.metric != b.metric:
         return None
     return a.value - b.value if a.higher_is_better else b.value - a.value
@@ -394,12 +508,10 @@ def alternatives(
 
     Among configs with evidence the best-scoring wins; without any, the closest in memory.
     """
-    total = selected.footprint.total_bytes
+    total = selected.memory_bytes
     p0, b0 = selected.arch.params_total, selected.format.nominal_bits
     near = [
-        c
-        for c in pool
-        if c is not selected and abs(c.footprint.total_bytes - total) <= tolerance * total
+        c for c in pool if c is not selected and abs(c.memory_bytes - total) <= tolerance * total
     ]
     out: list[Alternative] = []
     sides: list[tuple[str, Callable[[Candidate], bool]]] = [
@@ -420,7 +532,7 @@ def alternatives(
         if scored:
             pick = min(scored, key=_score_sort)
         else:
-            pick = min(options, key=lambda c: abs(c.footprint.total_bytes - total))
+            pick = min(options, key=lambda c: abs(c.memory_bytes - total))
         out.append(Alternative(kind, pick, _better_delta(pick.best, selected.best)))
     return out
 
@@ -439,54 +551,27 @@ def cv_error(e: Evidence) -> float | None:
     return None
 
 
-# --- the command to run it -----------------------------------------------------------
+# --- what to get, and the command to run it -----------------------------------------
 
 
-def gguf_filename(c: Candidate) -> str:
-    return f"{c.arch.model_id.rsplit('/', 1)[-1]}-{c.format.name}.gguf"
+def recipe(c: Candidate) -> dict[str, Any]:
+    """The ranking's answer to "how do I get and run this": ``get`` (``repo:file``),
+    ``artifact``, ``make`` (the steps that make it) and ``run`` (the shell-quoted command
+    with the placement flags), as in ``advisor recommend --json``."""
+    try:
+        data = c.to_dict()
+    except Exception:  # a hand-made candidate without placement still shows its memory
+        return {"get": None, "artifact": None, "make": None, "run": None, "where": None}
+    keys = ("get", "artifact", "make", "run", "where")
+    return {k: data.get(k) for k in keys}
 
 
-def run_command(c: Candidate, rec: Recommendation, local_path: str | None = None) -> str:
-    """The command (llama.cpp) or snippet (transformers) that runs this config."""
-    ctx = rec.context_tokens
-    if c.format.backend == "gguf":
-        parts = ["llama-cli", "-m", local_path or gguf_filename(c), "-c", str(ctx)]
-        if rec.device == "cuda":
-            parts += ["-ngl", "99"]
-        if rec.kv_cache_type != "f16":
-            parts += ["-fa", "on", "-ctk", rec.kv_cache_type, "-ctv", rec.kv_cache_type]
-        return " ".join(parts)
-    repo = local_path or c.arch.model_id
-    name = c.format.name.lower()
-    lines = ["import torch", "from transformers import AutoModelForCausalLM, AutoTokenizer"]
-    device_map = '"auto"' if rec.device == "cuda" else '"cpu"'
-    if c.format.backend == "bnb":
-        lines[1] += ", BitsAndBytesConfig"
-        if name == "int8":
-            config = "BitsAndBytesConfig(load_in_8bit=True)"
-        else:
-            kind = "fp4" if name.startswith("fp4") else "nf4"
-            double = "True" if name.endswith("-dq") else "False"
-            config = (
-                f'BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="{kind}",\n'
-                f"    bnb_4bit_use_double_quant={double}, bnb_4bit_compute_dtype=torch.bfloat16)"
-            )
-        lines += [
-            f"quant = {config}",
-            f'model = AutoModelForCausalLM.from_pretrained("{repo}",\n'
-            f"    quantization_config=quant, device_map={device_map})",
-        ]
-    elif c.format.backend in {"gptq", "awq"}:
-        lines += [
-            f"# a pre-quantized {c.format.name} checkpoint of {c.arch.model_id}",
-            f'model = AutoModelForCausalLM.from_pretrained("{repo}-{c.format.name}",\n'
-            f"    device_map={device_map})",
-        ]
-    else:
-        lines += [
-            f'model = AutoModelForCausalLM.from_pretrained("{repo}",\n'
-            f"    torch_dtype=torch.bfloat16, device_map={device_map})",
-        ]
-    lines.append(f'tokenizer = AutoTokenizer.from_pretrained("{c.arch.model_id}")')
-    lines.append(f"# budget {ctx} tokens of context (max_new_tokens + prompt)")
-    return "\n".join(lines)
+def run_command(c: Candidate, rec: Recommendation, local_path: str | None = None) -> str | None:
+    """The command that runs this config: with a local GGUF of it, ``llama-server -m FILE``
+    with the placement flags; otherwise the ranking's own command (``c.to_dict()["run"]``,
+    shell-quoted); None when nobody knows how to get the config."""
+    if local_path and c.format.backend == "gguf":
+        parts = ["llama-server", "-m", shlex.quote(local_path), "-c", str(rec.context_tokens)]
+        return " ".join([*parts, *c.run_flags()])
+    run = recipe(c).get("run")
+    return str(run) if run else None

@@ -33,12 +33,14 @@ from advisor.tui.messages import (
     Ranked,
 )
 from advisor.tui.model import (
+    CHART_AXES,
     GROUPINGS,
     SORT_KEYS,
     ChartData,
     Query,
     Ranker,
     Row,
+    budget_heading,
     candidate_key,
     chart_data,
     families,
@@ -64,11 +66,12 @@ class MainScreen(Screen[None]):
         Binding("x", "toggle_excluded", "Non-fit", id="main.excluded"),
         Binding("g", "cycle_group", "Group", id="main.group"),
         Binding("c", "toggle_chart", "Chart", id="main.chart"),
+        Binding("v", "toggle_axis", "vs memory/speed", id="main.axis"),
         Binding("m", "measure", "Measure", id="main.measure"),
         Binding("b", "focus_input('budget')", "Edit budget", id="main.budget", show=False),
         Binding("t", "focus_input('task')", "Choose task", id="main.task", show=False),
         Binding("f", "focus_input('family')", "Filter family", id="main.family", show=False),
-        Binding("d", "detected_budget", "Detected budget", id="main.detected", show=False),
+        Binding("d", "detected_budget", "Detected budget", id="main.detected"),
         Binding("escape", "escape", "Back to table / cancel", id="main.escape", show=False),
     ]
 
@@ -83,8 +86,11 @@ class MainScreen(Screen[None]):
         measurer: Measurer | None,
         typed_budget: bool,
         show_timings: bool = True,
+        detection_note: str | None = None,
     ) -> None:
         super().__init__()
+        # Said on the status line after every ranking: why the budget is not a detected one.
+        self.detection_note = detection_note
         self.show_timings = show_timings
         self.query_state = query
         self.ranker = ranker
@@ -109,7 +115,7 @@ class MainScreen(Screen[None]):
         yield Header()
         yield QueryPanel(
             self.query_state, self._hardware, self._tasks, self._groups,
-            typed_budget=self._typed, id="query",
+            typed_budget=self._typed, detecting=self._detecting, id="query",
         )  # fmt: skip
         with Horizontal(id="body"):
             yield RankingTable(id="ranking")
@@ -120,10 +126,16 @@ class MainScreen(Screen[None]):
         yield Static("", id="status")
         yield Footer(compact=True, show_command_palette=False)
 
+    @property
+    def _detecting(self) -> bool:
+        return self._hardware is None and self._detect is not None and not self._typed
+
     def on_mount(self) -> None:
         self.query_one(MeasureStrip).display = False
         self.query_one(RankingTable).focus()
         if self._hardware is None and self._detect is not None:
+            if self._detecting:
+                self._status("detecting this machine's memory…")
             self.call_after_refresh(self._detect_hardware)
 
     @work(thread=True, exclusive=True, group="hardware")
@@ -132,13 +144,23 @@ class MainScreen(Screen[None]):
         try:
             hw = self._detect()
         except Exception as exc:  # NVML/psutil failures must not take the app down
-            self.app.call_from_thread(self._status, f"hardware detection failed: {exc}")
+            self.app.call_from_thread(self._detection_failed, f"{type(exc).__name__}: {exc}")
             return
         self.app.call_from_thread(self._hardware_ready, hw)
 
     def _hardware_ready(self, hw: Hardware) -> None:
         self._hardware = hw
-        self.query_one(QueryPanel).set_hardware(hw)
+        if not self.query_one(QueryPanel).set_hardware(hw) and not self._typed:
+            reason = hw.gpu_error or "no GPU and no RAM reading"
+            self._detection_failed(reason)
+
+    def _detection_failed(self, reason: str) -> None:
+        q = self.query_state
+        self.detection_note = (
+            f"nothing detected ({reason}): starting from {q.budget} typed; type your budget"
+        )
+        self._status(self.detection_note)
+        self.query_one(QueryPanel).detection_failed()
 
     # --- ranking ------------------------------------------------------------------------
 
@@ -149,7 +171,10 @@ class MainScreen(Screen[None]):
             sort=self.query_state.sort,
             sort_reverse=self.query_state.sort_reverse,
             group_by=self.query_state.group_by,
+            chart_axis=self.query_state.chart_axis,
         )
+        if q.detected:
+            self.detection_note = None
         if self.rec is not None and self._same_ranking(self.query_state):
             self._show()  # a view-only change: family, non-fitting, sort, grouping
         else:
@@ -198,7 +223,13 @@ class MainScreen(Screen[None]):
         self.query_one(RankingTable).show(every[:TABLE_ROW_LIMIT])
         self.last_update_ms = (time.perf_counter() - start) * 1000
         fitting = sum(1 for r in every if r.fits)
-        parts = [f"{fitting}/{rec.considered} fit {rec.usable_bytes / 1e9:.1f} GB usable"]
+        heading = budget_heading(self._ranked_query or q, rec)
+        self.app.sub_title = heading
+        parts = [
+            f"{heading}: {fitting}/{rec.considered} fit in {rec.usable_bytes / 1e9:.1f} GB usable"
+        ]
+        if self.detection_note and not (self._ranked_query or q).detected:
+            parts.insert(0, self.detection_note)
         if rank_ms is not None and self.show_timings:
             parts.append(f"ranked {rank_ms:.0f}+{self.last_update_ms:.0f} ms")
         parts.append(f"sort {q.sort}{' ↑' if q.sort_reverse else ''}")
@@ -212,7 +243,7 @@ class MainScreen(Screen[None]):
         if self.rec is None:
             return
         q = self.query_state
-        base_key = (id(self.rec), q.family, q.group_by)
+        base_key = (id(self.rec), q.family, q.group_by, q.chart_axis)
         if self._chart_key != base_key or self.chart is None:
             self.chart = chart_data(self.rec, q)
             self._chart_key = base_key
@@ -247,9 +278,15 @@ class MainScreen(Screen[None]):
         return self.query_one(RankingTable).rows_shown
 
     def action_copy_command(self) -> None:
-        command = self.query_one(DetailPane).command
+        pane = self.query_one(DetailPane)
+        command = pane.command
         if command is None:
-            self.notify("Select a config first.", severity="warning")
+            message = (
+                "Select a config first."
+                if pane.candidate is None
+                else "No way to get this config is known: no artifact and no recipe."
+            )
+            self.notify(message, severity="warning")
             return
         self.app.copy_to_clipboard(command)
         self.notify(command, title="Copied to the clipboard")
@@ -280,12 +317,20 @@ class MainScreen(Screen[None]):
     def action_toggle_chart(self) -> None:
         self.toggle_class("-show-chart")
 
+    def action_toggle_axis(self) -> None:
+        """The chart's x axis: memory (with the budget line) or decode speed."""
+        i = CHART_AXES.index(self.query_state.chart_axis)
+        axis = CHART_AXES[(i + 1) % len(CHART_AXES)]
+        self.query_state = self.query_state.with_(chart_axis=axis)
+        self._update_chart()
+
     def action_focus_input(self, widget_id: str) -> None:
         self.query_one(f"#{widget_id}").focus()
 
     def action_detected_budget(self) -> None:
         if not self.query_one(QueryPanel).use_detected():
-            self.notify("No detected memory for this choice: type a budget.", severity="warning")
+            why = "detection is still running" if self._detecting else "nothing was detected"
+            self.notify(f"No detected memory: {why}. Type a budget.", severity="warning")
 
     def action_escape(self) -> None:
         if self.workers_running("measure"):

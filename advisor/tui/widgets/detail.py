@@ -1,5 +1,6 @@
-"""The detail pane: memory bar, evidence with sources, the curve's prediction, the
-alternative at equal memory, and the command that runs the selected config."""
+"""The detail pane: memory bar, where it runs and how fast, evidence with sources, the
+curve's prediction, the alternative at equal memory, what to download (or the recipe that
+makes it) and the command that runs the selected config."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from advisor.evidence.metrics import metric_info
 from advisor.recommender import Candidate, Recommendation
 from advisor.tui.model import (
     EVIDENCE_GLYPH,
+    SPEED_GLYPH,
     Segment,
     alternatives,
     bits_per_weight,
@@ -21,6 +24,7 @@ from advisor.tui.model import (
     memory_segments,
     params_label,
     prediction,
+    recipe,
     run_command,
     score_text,
 )
@@ -30,12 +34,14 @@ SEGMENT_COLOUR = {
     "weights": "primary",
     "kv": "secondary",
     "other": "warning",
+    "bound": "accent",
     "free": "success",
     "margin": "foreground-muted",
     "over": "error",
 }
-SEGMENT_CHAR = {"free": "░", "margin": "░"}
+SEGMENT_CHAR = {"bound": "▒", "free": "░", "margin": "░"}
 EVIDENCE_COLOUR = {"measured": "success", "published": "primary", "predicted": "warning"}
+SPEED_COLOUR = {"measured here": "success", "published": "primary", "predicted": "warning"}
 
 
 class MemoryBar:
@@ -63,10 +69,60 @@ class MemoryBar:
         yield bar
         legend = Text()
         for seg in self.segments:
+            if seg.n_bytes <= 0 and seg.role in ("bound", "margin"):
+                continue
             colour = self.colours.get(SEGMENT_COLOUR[seg.role], "")
             legend.append(f"{SEGMENT_CHAR.get(seg.role, '█')} ", style=colour)
             legend.append(f"{seg.label} {gb(seg.n_bytes, 2)}  ")
         yield legend
+
+
+def _speed_lines(c: Candidate, rec: Recommendation, colours: dict[str, str]) -> list[Text]:
+    """Where it runs and how fast, with the evidence behind the speed."""
+    where = recipe(c).get("where")
+    line = Text("Runs  ", style="bold")
+    line.append(str(where) if where else "where: not placed")
+    speed = c.speed
+    if speed is None:
+        line.append(" · no speed estimate for this config", style="dim")
+        return [line]
+    kind = str(speed.evidence.kind)
+    line.append(" · decode ")
+    line.append(f"{speed.decode} tok/s", style="bold")
+    colour = colours.get(SPEED_COLOUR.get(kind, ""), "")
+    line.append(f" {SPEED_GLYPH.get(kind, '?')} {kind}", style=colour)
+    line.append(
+        f" · first token {speed.time_to_first_token_s} s for a {rec.context_tokens}-token prompt"
+    )
+    source = Text(f"  {speed.evidence.source}", style="dim")
+    return [line, source]
+
+
+def _recipe_lines(c: Candidate, rec: Recommendation, colours: dict[str, str],
+                  local_path: str | None) -> list[Text]:  # fmt: skip
+    """What to download (or the steps that make it), then the command that runs it."""
+    found = recipe(c)
+    out: list[Text] = []
+    make = found.get("make") or {}
+    if local_path:
+        out.append(Text.assemble(("Local  ", "bold"), local_path))
+    elif make.get("command") and make["command"] != found.get("run"):
+        out.append(Text.assemble(("Make  ", "bold"), str(make["command"])))
+    elif make.get("note") and not found.get("artifact"):
+        out.append(Text.assemble(("Get  ", "bold"), str(make["note"])))
+    elif found.get("get"):
+        art = found.get("artifact") or {}
+        size = art.get("size_bytes") or art.get("size_approx_bytes")
+        exact = "" if art.get("size_exact") else ", approx."
+        text = str(found["get"]) + (f" ({size / 1e9:.2f} GB{exact})" if size else "")
+        out.append(Text.assemble(("Get  ", "bold"), text))
+    command = run_command(c, rec, local_path)
+    out.append(Text("Run it  (y copies)", style="bold"))
+    if command is None:
+        out.append(Text("  no artifact and no recipe known for this config", style="dim"))
+    else:
+        out.append(Text(command, style=colours.get("accent", "")))
+    return out
 
 
 def detail_renderable(
@@ -83,16 +139,29 @@ def detail_renderable(
         f"  {params_label(c.arch.params_total)} params · {c.format.backend} · "
         f"{c.format.nominal_bits}-bit ({bits_per_weight(c):.2f} bits/w)"
     )
-    fits = fp.total_bytes <= rec.usable_bytes
+    fits = c.memory_bytes <= rec.usable_bytes
     summary = Text(
-        f"needs {gb(fp.total_bytes, 2)} at {rec.context_tokens} tokens, KV {rec.kv_cache_type}"
+        f"budgeted at {gb(c.memory_bytes, 2)} (calibrated upper bound; predicted "
+        f"{gb(fp.total_bytes, 2)}) at {rec.context_tokens} tokens, KV {rec.kv_cache_type}"
         f" · {gb(rec.usable_bytes, 2)} usable of {gb(rec.budget_bytes, 2)}"
     )
     if not fits:
         summary.append("  does not fit", style=f"bold {colours.get('error', 'red')}")
     parts: list[object] = [head, summary, MemoryBar(memory_segments(c, rec), colours)]
+    parts.extend(_speed_lines(c, rec, colours))
 
     parts.append(Text(f"Evidence on {rec.task}", style="bold"))
+    est = c.estimate
+    if est is not None:
+        line = Text("  estimate ")
+        line.append(
+            f"{EVIDENCE_GLYPH.get(est.kind, '?')} {est.kind} ",
+            style=colours.get(EVIDENCE_COLOUR.get(est.kind, ""), ""),
+        )
+        line.append(f"{score_text(est)} {metric_info(est.metric).label}", style="bold")
+        if len(est.basis) > 1:
+            line.append(f" ({' + '.join(e.kind for e in est.basis)} combined)")
+        parts.append(line)
     if not c.evidence:
         parts.append(Text("  none yet: no measurement, published score or curve", style="dim"))
     for e in c.evidence:
@@ -100,7 +169,7 @@ def detail_renderable(
         line.append(
             f"{EVIDENCE_GLYPH[e.kind]} {e.kind} ", style=colours.get(EVIDENCE_COLOUR[e.kind], "")
         )
-        line.append(f"{score_text(e)} {e.metric}", style="bold")
+        line.append(f"{score_text(e)} {metric_info(e.metric).label}", style="bold")
         line.append(f" — {e.source}")
         parts.append(line)
     if c.disagreement:
@@ -113,7 +182,7 @@ def detail_renderable(
     if predicted is None:
         curve.append("no prediction for this config yet", style="dim")
     else:
-        curve.append(f"predicts {score_text(predicted)} {predicted.metric}")
+        curve.append(f"predicts {score_text(predicted)} {metric_info(predicted.metric).label}")
         err = cv_error(predicted)
         if err is not None:
             curve.append(f" · CV error {err:.2f}")
@@ -130,7 +199,7 @@ def detail_renderable(
         a = alt.candidate
         line = Text(f"  {alt.kind}: ")
         line.append(a.label, style="bold")
-        line.append(f"  {gb(a.footprint.total_bytes)} · {score_text(a.best)}")
+        line.append(f"  {gb(a.memory_bytes)} · {score_text(a.best)}")
         if alt.score_delta is not None:
             sign_colour = colours.get("success" if alt.score_delta > 0 else "error", "")
             line.append(f" ({alt.score_delta:+.1f})", style=sign_colour)
@@ -138,8 +207,7 @@ def detail_renderable(
             line.append(" (no evidence)", style="dim")
         parts.append(line)
 
-    parts.append(Text("Run it  (y copies)", style="bold"))
-    parts.append(Text(run_command(c, rec, local_path), style=colours.get("accent", "")))
+    parts.extend(_recipe_lines(c, rec, colours, local_path))
     return Group(*parts)  # type: ignore[arg-type]
 
 

@@ -14,37 +14,59 @@ from textual.widgets import Checkbox, Input, Label, Select
 
 from advisor.profiles.detect import Hardware
 from advisor.tui.messages import QueryChanged, QueryInvalid
-from advisor.tui.model import BACKEND_CHOICES, KV_CACHE_TYPES, Query, QueryError, parse_context
+from advisor.tui.model import (
+    BACKEND_CHOICES,
+    KV_CACHE_TYPES,
+    MEMORY_SOURCES,
+    Query,
+    QueryError,
+    parse_context,
+)
+
+SOURCE_OF_DEVICE = {device: source for source, device in MEMORY_SOURCES.items()}
 
 ALL_FAMILIES = "*"
 
 
 def budget_text(n_bytes: int) -> str:
-    """Bytes → the budget box's text, in GiB as cards are sold, rounded down to 0.1."""
-    return f"{math.floor(n_bytes / 2**30 * 10) / 10:.1f}GiB"
+    """Bytes → the budget box's text, in GiB as cards are sold, rounded down to 0.01 GiB
+    (23.54GiB for 23.54 GiB of RAM: never more than was detected)."""
+    return f"{math.floor(n_bytes / 2**30 * 100) / 100:.2f}GiB"
 
 
 def detected_budgets(hw: Hardware | None) -> dict[str, int]:
-    """Detected memory per source: "gpu" (largest card) and "ram" (system)."""
+    """Detected memory per source: "gpu" (the largest card's free memory), "ram" (system
+    RAM; the recommender keeps 10% of it for the OS) and "unified" (Apple's unified memory;
+    the recommender keeps to Metal's working set)."""
     if hw is None:
         return {}
-    out = {"ram": hw.ram_total_bytes}
+    out: dict[str, int] = {}
     if hw.gpus:
-        out["gpu"] = max(g.total_bytes for g in hw.gpus)
+        largest = max(hw.gpus, key=lambda g: g.total_bytes)
+        if largest.free_bytes > 0:
+            out["gpu"] = largest.free_bytes
+    if hw.ram_total_bytes > 0:
+        out["unified" if hw.unified_memory else "ram"] = hw.ram_total_bytes
     return out
 
 
+def detected_source(hw: Hardware | None) -> str | None:
+    """Which detected memory the budget starts from: the largest GPU's free memory, else
+    Apple unified memory, else system RAM; None when nothing was detected."""
+    found = detected_budgets(hw)
+    return next((s for s in ("gpu", "unified", "ram") if s in found), None)
+
+
 def memory_options(hw: Hardware | None) -> list[tuple[str, str]]:
-    """The memory switch: which detected memory the budget is for."""
-    if hw is None:
-        return [("GPU memory", "gpu"), ("system RAM", "ram")]
-    if hw.gpus:
+    """The memory switch: which memory the budget is for (named after what was found)."""
+    gpu_label, ram_label = "GPU memory", "system RAM"
+    if hw is not None and hw.gpus:
         gpu = max(hw.gpus, key=lambda g: g.total_bytes)
-        gpu_label = f"GPU {gpu.name.removeprefix('NVIDIA ')}"
-    else:
+        gpu_label = f"GPU {gpu.name.removeprefix('NVIDIA ').removeprefix('GeForce ')} free"
+    elif hw is not None:
         gpu_label = "GPU (none detected)"
-    ram_label = "unified memory" if hw.unified_memory else "system RAM"
-    return [(gpu_label, "gpu"), (ram_label, "ram")]
+    options = [(gpu_label, "gpu"), (ram_label, "ram"), ("unified memory (Apple)", "unified")]
+    return options
 
 
 def task_options(tasks: Sequence[str], groups: Sequence[str]) -> list[tuple[str, str]]:
@@ -65,6 +87,7 @@ class QueryPanel(Widget):
         groups: Sequence[str],
         *,
         typed_budget: bool = False,
+        detecting: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -73,6 +96,9 @@ class QueryPanel(Widget):
         self._tasks = tasks
         self._groups = groups
         self._typed = typed_budget
+        # Detection still running: nothing is ranked until it answers (or fails), so the
+        # first ranking is of the detected memory, not of a placeholder.
+        self._detecting = detecting and not typed_budget
         self._last_posted: Query | None = None
         self._family_options: list[tuple[str, str]] = []
 
@@ -83,11 +109,12 @@ class QueryPanel(Widget):
 
     def compose(self) -> ComposeResult:
         q = self._query
-        memory = "gpu" if q.device == "cuda" else "ram"
+        memory = SOURCE_OF_DEVICE.get(q.device, "gpu")
+        mode = "detecting…" if self._detecting else ("detected" if q.detected else "typed")
         with Horizontal(classes="query-row"):
             yield Label("Budget", classes="query-label")
             yield Input(q.budget, placeholder="24GB", id="budget", compact=True)
-            yield Label("typed" if self._typed else "detected", id="budget-mode")
+            yield Label(mode, id="budget-mode")
             yield Select(
                 memory_options(self._hardware), value=memory, allow_blank=False,
                 id="memory", compact=True,
@@ -118,24 +145,36 @@ class QueryPanel(Widget):
             yield Checkbox("non-fitting", q.show_excluded, id="show-excluded", compact=True)
 
     def on_mount(self) -> None:
-        if not self._typed and self._hardware is not None:
-            self._fill_detected()
+        if self._detecting:
+            return  # set_hardware or detection_failed posts the first query
         # The first ranking starts after the first paint, so it never delays it.
         self.call_after_refresh(self._post)
 
     # --- hardware and families arrive after mount --------------------------------------
 
-    def set_hardware(self, hw: Hardware) -> None:
-        """Detected hardware arrived: offer it, and pre-fill the budget unless typed."""
+    def set_hardware(self, hw: Hardware) -> bool:
+        """Detected hardware arrived: offer it, and start from it unless a size was typed;
+        returns False when it offers no memory at all (then the typed default stays)."""
         self._hardware = hw
+        self._detecting = False
         memory = self.query_one("#memory", Select)
         current = memory.value
         memory.set_options(memory_options(hw))
-        if not hw.gpus and not self._typed:
-            current = "ram"
-        memory.value = current
-        if not self._typed:
+        source = detected_source(hw)
+        memory.value = source if source is not None and not self._typed else current
+        if not self._typed and source is not None:
             self._fill_detected()
+        elif not self._typed:
+            self.query_one("#budget-mode", Label).update("typed")
+        self._post()
+        return source is not None
+
+    def detection_failed(self) -> None:
+        """Nothing detected: the typed default stays, and is ranked."""
+        self._detecting = False
+        self._typed = True
+        self.query_one("#budget-mode", Label).update("typed")
+        self._post()
 
     def set_families(self, families: Sequence[tuple[str, str]]) -> None:
         """Offer these (name, family_key) pairs, keeping the current choice if still there."""
@@ -149,7 +188,13 @@ class QueryPanel(Widget):
         select.value = current if current in {v for _, v in options} else ALL_FAMILIES
 
     def use_detected(self) -> bool:
-        """Reset the budget to the detected memory; False when nothing was detected."""
+        """Back to the detected budget (and its memory); False when nothing was detected."""
+        source = detected_source(self._hardware)
+        if source is None:
+            return False
+        memory = self.query_one("#memory", Select)
+        if str(memory.value) not in detected_budgets(self._hardware):
+            memory.value = source  # its Changed event refills the budget
         self._typed = False
         return self._fill_detected()
 
@@ -166,6 +211,10 @@ class QueryPanel(Widget):
 
     @on(Input.Changed, "#budget")
     def _budget_typed(self, event: Input.Changed) -> None:
+        if self._detecting:
+            if event.value == self._query.budget:
+                return  # the placeholder being shown, not typed
+            self._detecting = False  # typed before detection answered: the typed size wins
         source = self.query_one("#memory", Select).value
         detected = detected_budgets(self._hardware).get(str(source))
         self._typed = detected is None or event.value != budget_text(detected)
@@ -174,8 +223,12 @@ class QueryPanel(Widget):
 
     @on(Select.Changed, "#memory")
     def _memory_switched(self) -> None:
-        if not self._typed:
-            self._fill_detected()
+        if self._detecting:
+            return  # set_hardware decides once detection answers
+        if not self._typed and not self._fill_detected():
+            # Nothing detected of this kind: the size in the box is now a typed one.
+            self._typed = True
+            self.query_one("#budget-mode", Label).update("typed")
         self._post()
 
     @on(Input.Changed, "#context")
@@ -187,9 +240,13 @@ class QueryPanel(Widget):
     def _read(self) -> Query:
         """What the inputs say now; raises :class:`QueryError` for unreadable text."""
         family = self.query_one("#family", Select).value
+        source = str(self.query_one("#memory", Select).value)
+        budget = self.query_one("#budget", Input).value.strip()
+        detected = detected_budgets(self._hardware).get(source)
         query = self._query.with_(
-            budget=self.query_one("#budget", Input).value.strip(),
-            device="cuda" if self.query_one("#memory", Select).value == "gpu" else "cpu",
+            budget=budget,
+            device=MEMORY_SOURCES.get(source, "cuda"),
+            detected=detected is not None and budget == budget_text(detected),
             task=str(self.query_one("#task", Select).value),
             context_tokens=parse_context(self.query_one("#context", Input).value),
             kv_cache=str(self.query_one("#kv-cache", Select).value),
@@ -201,6 +258,8 @@ class QueryPanel(Widget):
         return query
 
     def _post(self) -> None:
+        if self._detecting:
+            return
         budget = self.query_one("#budget", Input)
         context = self.query_one("#context", Input)
         try:

@@ -13,7 +13,7 @@ from advisor.tui.messages import ConfigSelected
 from advisor.tui.model import COLUMNS, Row
 
 # Columns whose values are numbers: right-aligned.
-_NUMERIC = {"rank", "params", "bits", "memory", "free", "score"}
+_NUMERIC = {"rank", "params", "bits", "memory", "free", "score", "speed"}
 # Theme variable that colours each evidence kind.
 EVIDENCE_COLOUR = {"measured": "success", "published": "primary", "predicted": "warning"}
 
@@ -69,7 +69,7 @@ class RankingTable(DataTable[Text]):
         for (_, key, _), value in zip(COLUMNS, row.cells(), strict=True):
             style = ""
             if key == "evidence" and kind is not None:
-                style = colours.get(EVIDENCE_COLOUR[kind], "")
+                style = colours.get(EVIDENCE_COLOUR.get(kind, ""), "")
             elif key == "free" and not row.fits:
                 style = colours.get("error", "")
             text = Text(value, style=style, justify="right" if key in _NUMERIC else "left")
