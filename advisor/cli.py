@@ -34,8 +34,34 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every valued option says its default: argparse's ``(default: …)`` is added unless
+    the help already says it (``(default mmlu)``, ``default: detected``); flags and
+    options whose default is "not given" say what that means in their own words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text.lower()
+            or not action.option_strings
+            or action.nargs == 0
+            or action.default in (None, argparse.SUPPRESS)
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # Descriptions are not %-formatted (no %(prog)s in ours): "90%%" means "90%".
+        text = text.replace("%%", "%")
+        # The example stays on a line of its own, whole, so it can be copied.
+        head, sep, example = text.partition("Example: ")
+        filled = super()._fill_text(head, width, indent)
+        return f"{filled}\n\n{indent}{sep}{example.strip()}" if sep else filled
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         # "-3GB" reads as a (bad) value, not an unknown option, so the size parser says why.
         self._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[A-Za-z]*$")
@@ -49,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="advisor",
         description="Which LLM, at which bit-width, fits your memory: measured, fitted, "
-        "recommended.",
+        "recommended. Example: advisor recommend --vram 24GB --task gsm8k",
+        epilog="`advisor COMMAND --help` for each command; with no command in a terminal, "
+        "the TUI starts. --json documents: docs/json.md.",
     )
     parser.add_argument("--version", action="version", version=f"advisor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -83,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from advisor.commands._output import set_wide
+
+    set_wide(getattr(args, "wide", False))
     try:
         return int(args.func(args) or 0)
     except AdvisorError as exc:

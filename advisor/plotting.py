@@ -20,15 +20,25 @@ def plot_data(
     families: Sequence[str],
     formats: Sequence[str] = PLOT_FORMATS,
     context_tokens: int = 4096,
+    variant: str = "base",
 ) -> dict[str, Any]:
-    """Points (memory GB, score, kind, interval) per family × format, plus the Pareto frontier."""
+    """Points (memory GB, score, kind, interval) per family × format, plus the Pareto frontier.
+
+    ``variant`` keeps base or instruct models ("any": both): a curve drawn through both
+    zig-zags between a base model and its fine-tune at the same size."""
+    if variant not in ("base", "instruct", "any"):
+        raise ValueError(f"variant must be base, instruct or any, got {variant!r}")
     from advisor import profiles
     from advisor.evidence import resolve_task
     from advisor.recommender import candidates
 
     resolved = resolve_task(task)
     wanted = {f.lower() for f in families}
-    archs = [a for a in profiles.architectures().values() if a.family_key in wanted]
+    archs = [
+        a
+        for a in profiles.architectures().values()
+        if a.family_key in wanted and variant in ("any", a.deploy_variant)
+    ]
     cands = candidates(archs, formats, context_tokens, "f16", "cuda", budget_bytes, resolved)
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     observed: list[dict[str, Any]] = []
@@ -38,9 +48,9 @@ def plot_data(
         for ev in c.evidence:
             row = {
                 "model": c.arch.name, "family": c.arch.family_key, "format": c.format.name,
-                "gb": gb, "score": ev.value, "kind": ev.kind,
-                "low": ev.detail.get("low", ev.value), "high": ev.detail.get("high", ev.value),
-                "higher_is_better": ev.higher_is_better,
+                "gb": gb, "score": ev.value, "kind": ev.kind, "metric": ev.metric,
+                "low": ev.interval()[0], "high": ev.interval()[1],
+                "higher_is_better": ev.higher_is_better, "source": ev.source,
             }  # fmt: skip
             if ev.kind == "predicted":
                 lines[f"{c.arch.family_key} {c.format.name}"].append(row)
@@ -56,6 +66,7 @@ def plot_data(
         rows.sort(key=lambda r: r["gb"])
     return {
         "task": resolved,
+        "variant": variant,
         "budget_gb": budget_bytes / 1e9,
         "lines": dict(sorted(lines.items())),
         "observed": sorted(observed, key=lambda r: r["gb"]),
@@ -77,18 +88,29 @@ def pareto(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return frontier
 
 
+def _short_model(name: str, family_count: int) -> str:
+    """A point's label: the model name without what the legend already says."""
+    return name if family_count > 1 else name.split("/")[-1]
+
+
 def draw(data: dict[str, Any], output: Path, title: str | None = None) -> Path:
-    """Render :func:`plot_data` to a PNG."""
+    """Render :func:`plot_data` to an image (the suffix picks PNG, SVG or PDF).
+
+    Measured and published points are labelled with their model and format; the legend
+    sits to the right of the axes, never over the data.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 6.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(12.5, 6.6), dpi=110)
     cmap = plt.get_cmap("viridis")
     formats = [f for f in PLOT_FORMATS if any(k.endswith(f" {f}") for k in data["lines"])]
     colors = {f: cmap(i / max(len(formats) - 1, 1)) for i, f in enumerate(formats)}
-    families = sorted({k.split(" ")[0] for k in data["lines"]})
+    families = sorted(
+        {k.split(" ")[0] for k in data["lines"]} | {r["family"] for r in data["observed"]}
+    )
     styles = ["-", "--", ":", "-."]
     for key, rows in data["lines"].items():
         family, fmt = key.split(" ", 1)
@@ -109,22 +131,26 @@ def draw(data: dict[str, Any], output: Path, title: str | None = None) -> Path:
             [r["low"] for r in rows],
             [r["high"] for r in rows],
             color=colors.get(fmt, "grey"),
-            alpha=0.12,
+            alpha=0.10,
             lw=0,
         )
-    for kind, marker, face in (("published", "o", "none"), ("measured", "s", "black")):
+    markers = {"published": ("o", "none"), "measured": ("s", "black")}
+    for kind, (marker, face) in markers.items():
         pts = [r for r in data["observed"] if r["kind"] == kind]
-        if pts:
-            ax.scatter(
-                [r["gb"] for r in pts],
-                [r["score"] for r in pts],
-                marker=marker,
-                facecolors=face,
-                edgecolors="black",
-                s=36,
-                zorder=5,
-                label=kind,
-            )
+        if not pts:
+            continue
+        ax.scatter(
+            [r["gb"] for r in pts],
+            [r["score"] for r in pts],
+            marker=marker,
+            facecolors=face,
+            edgecolors="black",
+            s=36,
+            zorder=5,
+            label=f"{kind} (labelled: model format)",
+        )
+    ax.set_xscale("log")
+    _label_points(ax, data["observed"], len(families))
     front = data["frontier"]
     if front:
         ax.step(
@@ -136,7 +162,7 @@ def draw(data: dict[str, Any], output: Path, title: str | None = None) -> Path:
             alpha=0.7,
             label="Pareto frontier (best evidence)",
         )
-    ax.axvline(data["budget_gb"], color="black", ls="--", lw=1)
+    ax.axvline(data["budget_gb"], color="black", ls="--", lw=1, label="budget")
     ax.text(
         data["budget_gb"],
         ax.get_ylim()[0],
@@ -146,14 +172,63 @@ def draw(data: dict[str, Any], output: Path, title: str | None = None) -> Path:
         ha="right",
         fontsize=8,
     )
-    ax.set_xscale("log")
     ax.set_xlabel("memory: weights + KV cache (4k tokens) + runtime, GB (10^9 bytes, log scale)")
-    ax.set_ylabel(f"{data['task']} (accuracy %, perplexity as is)")
-    ax.set_title(title or f"{data['task']}: score vs memory — {', '.join(families)}")
+    ax.set_ylabel(_y_label(data))
+    variant = data.get("variant", "any")
+    models = "" if variant == "any" else f" ({variant} models)"
+    ax.set_title(title or f"{data['task']}: score vs memory — {', '.join(families)}{models}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    # Outside the axes, to the right: the legend never hides a point or a curve.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output)
+    fig.savefig(output, bbox_inches="tight")
     plt.close(fig)
     return output
+
+
+def _y_label(data: dict[str, Any]) -> str:
+    """The metric's own label (advisor.evidence.metrics), e.g. "mmlu: accuracy %"."""
+    from advisor.evidence.metrics import metric_info
+
+    metrics = {r.get("metric") for r in data["observed"]}
+    metrics |= {r.get("metric") for rows in data["lines"].values() for r in rows}
+    labels = sorted({metric_info(m).label for m in metrics if m})
+    if len(labels) == 1:
+        return f"{data['task']}: {labels[0]}"
+    return f"{data['task']} ({', '.join(labels) or 'accuracy %, perplexity as is'})"
+
+
+def _label_points(ax: Any, points: Sequence[dict[str, Any]], family_count: int) -> None:
+    """Each measured/published config named once ("model format", "×2" when several
+    sources score it), labels moved down where they would overlap, and drawn to the left
+    of points near the right edge so none runs out of the axes."""
+    import math
+
+    configs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in points:
+        configs.setdefault((r["model"], r["format"]), []).append(r)
+    lo, hi = (math.log10(v) for v in ax.get_xlim())
+    y_lo, y_hi = ax.get_ylim()
+    placed: list[tuple[float, float]] = []  # label anchors in axes fractions
+    for (model, fmt), rows in sorted(configs.items(), key=lambda kv: kv[1][0]["gb"]):
+        top = max(rows, key=lambda r: r["score"])
+        fx = (math.log10(top["gb"]) - lo) / (hi - lo)
+        fy = (top["score"] - y_lo) / (y_hi - y_lo)
+        drop = 0
+        while any(abs(fx - x) < 0.09 and abs(fy - drop * 0.028 - y) < 0.025 for x, y in placed):
+            drop += 1
+        placed.append((fx, fy - drop * 0.028))
+        text = f"{_short_model(model, family_count)} {fmt}" + (
+            f" ×{len(rows)}" if len(rows) > 1 else ""
+        )
+        right_edge = fx > 0.85
+        ax.annotate(
+            text,
+            (top["gb"], top["score"]),
+            xytext=(-5 if right_edge else 5, -3 - 8 * drop),
+            textcoords="offset points",
+            ha="right" if right_edge else "left",
+            fontsize=6,
+            color="#333333",
+        )

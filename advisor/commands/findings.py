@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from advisor.commands._output import add_json_flag, console, print_json
+from advisor.commands._output import (
+    add_json_flag,
+    add_store_flag,
+    add_wide_flag,
+    console,
+    print_json,
+    use_store,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -14,11 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="check the seed findings (bigger@4-bit vs smaller@8/16-bit, ...) on the data",
         description="At equal weight memory, does a larger model at 4 bits beat a smaller one "
         "at 8/16 bits? Where does that fail (2-3 bits; math and cloze vs knowledge tasks)? How "
-        "well does perplexity rank quantized variants by accuracy? Each claim with its numbers.",
+        "well does perplexity rank quantized variants by accuracy? Each claim with its numbers. "
+        "Example: advisor findings --task arc_challenge --pairs",
     )
-    p.add_argument("--task", default="mmlu", help="task for the curve-based comparison (mmlu)")
+    p.add_argument(
+        "--task", default="mmlu", help="task for the curve-based comparison (default mmlu)"
+    )
     p.add_argument("--pairs", action="store_true", help="also list every equal-memory pair")
-    add_json_flag(p)
+    add_store_flag(p)
+    add_wide_flag(p)
+    add_json_flag(p, "findings")
     p.set_defaults(func=run)
 
 
@@ -29,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.task.strip():
         raise AdvisorError("--task is empty: give a task name, e.g. --task mmlu")
+    use_store(args.store)
     data = gather(resolve_task(args.task))
     if args.json:
         print_json(data, command="findings")

@@ -7,8 +7,30 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.commands._output import add_json_flag, console, print_json
+from advisor.commands._output import (
+    add_json_flag,
+    add_wide_flag,
+    console,
+    existing_store,
+    print_json,
+)
 from advisor.errors import AdvisorError
+
+# Each resample refits the laws (about 0.1 s): 10,000 is some 20 minutes, far past the
+# point where the intervals stop moving.
+MAX_BOOTSTRAP = 10_000
+
+
+def _bootstrap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 2 <= value <= MAX_BOOTSTRAP:
+        raise argparse.ArgumentTypeError(
+            f"must be between 2 and {MAX_BOOTSTRAP:,} resamples, got {value}"
+        )
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,44 +46,64 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "-o",
         "--output",
-        type=Path,
+        metavar="PATH",
         default=None,
         help="coefficients file (default: measurements/curves.json of the checkout)",
     )
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=_bootstrap,
         default=60,
-        help="bootstrap resamples over models for the intervals (default 60)",
+        help=f"bootstrap resamples over models for the intervals, 2 to {MAX_BOOTSTRAP:,} "
+        "(default 60)",
     )
     p.add_argument("--dry-run", action="store_true", help="fit and report, write nothing")
     p.add_argument(
         "--store",
         action="append",
-        type=Path,
+        metavar="PATH",
         default=None,
-        help="also fit on the measurements of this store (repeatable; default: the bundled "
-        "measurements and $ADVISOR_STORE)",
+        help="also fit on the measurements of this store, ~ expanded; a missing file is an "
+        "error (repeatable; default: the bundled measurements and $ADVISOR_STORE)",
     )
-    add_json_flag(p)
+    add_wide_flag(p)
+    add_json_flag(p, "fit")
     p.set_defaults(func=run)
 
 
-def gather(bootstrap: int, stores: list[Path] | None = None) -> dict[str, Any]:
+def gather(bootstrap: int, stores: list[str] | None = None) -> dict[str, Any]:
     """Fit everything; the payload of ``curves.json``."""
-    if bootstrap < 2:
-        raise AdvisorError(f"--bootstrap needs at least 2 resamples, got {bootstrap}")
+    if not 2 <= bootstrap <= MAX_BOOTSTRAP:
+        raise AdvisorError(f"--bootstrap needs 2 to {MAX_BOOTSTRAP:,} resamples, got {bootstrap}")
     from advisor.curves.fitting import build
 
     paths = None
     if stores:
         from advisor.evidence import store_paths
 
-        for store in stores:
-            if not store.expanduser().is_file():
-                raise AdvisorError(f"no such store: {store}")
-        paths = [*store_paths(), *(s.expanduser() for s in stores)]
+        given = [existing_store(str(s)) for s in stores]
+        paths = [*store_paths(), *given]
     return build(measurement_paths=paths, n_bootstrap=bootstrap)
+
+
+def output_path(raw: str | None) -> Path | None:
+    """The -o file, refused before anything is fitted when it cannot be one: empty, a
+    folder, or under a file."""
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise AdvisorError("--output is empty: give a file path, e.g. -o curves.json")
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        raise AdvisorError(f"--output {path} is a folder: give a file path inside it")
+    if path.exists() and not path.is_file():
+        raise AdvisorError(f"--output {path} is not a regular file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AdvisorError(f"--output {path}: {parent} is a file, not a folder")
+            break
+    return path
 
 
 def write(data: dict[str, Any], path: Path) -> None:
@@ -76,8 +118,9 @@ def write(data: dict[str, Any], path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from advisor import curves
 
+    output = output_path(args.output)
     data = gather(args.bootstrap, args.store)
-    path = args.output or curves.coefficients_path()
+    path = output or curves.coefficients_path()
     if not args.dry_run:
         write(data, path)
     if args.json:
@@ -111,7 +154,9 @@ def render(data: dict[str, Any], path: Path | None) -> None:
     )  # fmt: skip
     for col in ("methods", "task kind", "bits", "n", "ours MAE", "no degradation",
                 "constant/format", "90% coverage", "median width"):  # fmt: skip
-        table.add_column(col, justify="left" if col in {"methods", "task kind"} else "right")
+        table.add_column(
+            col, justify="left" if col in {"methods", "task kind"} else "right", overflow="fold"
+        )
     for row in data["cv"]["lofo"]:
         best = row["mae"] <= min(row["mae_no_degradation"], row["mae_constant_per_format"])
         mark = "" if best else " †"

@@ -22,7 +22,9 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Quantize MODEL.gguf to each --quants type (cached), then measure every task in "
             "a fresh process per format; each result is appended to the store as soon as "
-            "it is scored, and a rerun skips what is already stored."
+            "it is scored, and a rerun skips what is already stored. Example: advisor "
+            "measure ~/models/Qwen2.5-0.5B-Instruct-F16.gguf --quants Q8_0,Q4_K_M --tasks "
+            "arc_easy --limit 200"
         ),
     )
     p.add_argument(
@@ -48,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
         "--limit",
         type=int,
         default=None,
-        help="items per task (perplexity tasks use their byte budget)",
+        help="items per task; perplexity tasks use their byte budget (default: every item)",
     )
     p.add_argument("--seed", type=int, default=0, help="item selection seed (default 0)")
     p.add_argument(
@@ -74,7 +76,10 @@ def add_parser(subparsers: Any) -> None:
         default="auto",
         help="per config: auto (memory model with headroom), none, or a size like 6GiB",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    from advisor.commands._output import add_json_flag, add_wide_flag
+
+    add_wide_flag(p)
+    add_json_flag(p, "measure")
     p.set_defaults(func=run)
 
 
@@ -103,18 +108,20 @@ class SweepRenderer:
     """Draws a sweep's events on stderr: a progress bar per task, one line per result."""
 
     def __init__(self, quiet: bool = False) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
-        self.console = Console(stderr=True, quiet=quiet)
-        self.progress = Progress(
+        from advisor.commands._output import progress_display, stderr_console
+
+        self.console = stderr_console(quiet)
+        # Bars on a terminal; on a log or a pipe, a plain line per task now and then.
+        self.progress = progress_display(
+            self.console,
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -122,8 +129,6 @@ class SweepRenderer:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
         )
         self.bars: dict[tuple[str, str], Any] = {}
         self.started: dict[tuple[str, str], float] = {}
@@ -294,9 +299,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_rows(rows: list[dict[str, Any]], title: str) -> None:
-    """The summary table of a sweep: one line per cell."""
-    from rich.console import Console
+    """The summary table of a sweep: one line per cell (whole cells when piped or --wide)."""
     from rich.table import Table
+
+    from advisor.commands._output import console
 
     table = Table(title=title)
     for col in (
@@ -333,4 +339,4 @@ def print_rows(rows: list[dict[str, Any]], title: str) -> None:
             f"{r['gen_tokens_per_s']:.0f}" if r.get("gen_tokens_per_s") else "",
             str(r.get("status")) + (f": {r['error']}" if r.get("error") else ""),
         )
-    Console().print(table)
+    console().print(table)

@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="predict the memory of one model in one format (or of a GGUF file), term by term",
         description="Predict weights + KV cache + recurrent state + compute buffer + runtime "
         "overhead for a bundled model in a format, or from a GGUF file's tensors, as the chosen "
-        "runtime allocates it. Each term prints the rule behind it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "runtime allocates it. Each term prints the rule behind it. GB = 10^9 bytes, GiB = "
+        "2^30. Example: advisor memory Qwen2.5-7B-Instruct --format Q4_K_M --context 32768",
     )
     p.add_argument(
         "model", help="bundled model (id or name, see `advisor profiles`) or a .gguf path"
@@ -28,39 +28,50 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--format",
         default=None,
-        help="format, e.g. Q4_K_M, Q8_0, nf4, GPTQ-Int4 (not for a .gguf file); none = Q4_K_M",
+        help="format, e.g. Q4_K_M, Q8_0, nf4, GPTQ-Int4; not for a .gguf file, whose tensors "
+        "decide (default Q4_K_M)",
     )
     p.add_argument(
-        "--context", type=int, default=DEFAULT_CONTEXT, help="context tokens held in the KV cache"
+        "--context",
+        type=int,
+        default=DEFAULT_CONTEXT,
+        help=f"context tokens held in the KV cache (default {DEFAULT_CONTEXT})",
     )
     p.add_argument(
         "--backend",
         choices=["auto", "llama.cpp", "gguf", "transformers", "vllm"],
         default="auto",
-        help="runtime ('gguf' = llama.cpp); auto = the format's runtime",
+        help="runtime ('gguf' = llama.cpp) (default auto: the format's own runtime)",
     )
     p.add_argument(
         "--kv-cache",
         default="f16",
         choices=["f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"],
-        help="KV cache type (llama.cpp -ctk/-ctv)",
+        help="KV cache type (llama.cpp -ctk/-ctv) (default f16)",
     )
     p.add_argument(
-        "--device", default="cuda", choices=["cuda", "metal", "cpu"], help="where the layers run"
+        "--device",
+        default="cuda",
+        choices=["cuda", "metal", "cpu"],
+        help="where the layers run: an NVIDIA GPU, Apple Metal or the CPU (default cuda)",
     )
     p.add_argument(
         "--flash-attn",
         default="auto",
         choices=["auto", "on", "off"],
-        help="flash attention (llama.cpp -fa; transformers: on = flash_attention_2)",
+        help="flash attention (llama.cpp -fa; transformers: on = flash_attention_2) (default auto)",
     )
-    p.add_argument("--parallel", type=int, default=1, help="llama.cpp slots / sequences (-np)")
-    p.add_argument("--ubatch", type=int, default=512, help="llama.cpp micro-batch (-ub)")
+    p.add_argument(
+        "--parallel", type=int, default=1, help="llama.cpp slots / sequences (-np) (default 1)"
+    )
+    p.add_argument(
+        "--ubatch", type=int, default=512, help="llama.cpp micro-batch (-ub) (default 512)"
+    )
     p.add_argument(
         "--n-gpu-layers",
         type=int,
         default=None,
-        help="llama.cpp -ngl; none = every layer and the output on the GPU",
+        help="llama.cpp -ngl (default: every layer and the output on the GPU)",
     )
     p.add_argument(
         "--swa-full",
@@ -71,18 +82,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--attn-implementation",
         default=None,
         choices=["sdpa", "eager", "flash_attention_2"],
-        help="transformers attention; none = sdpa (flash_attention_2 with --flash-attn on)",
+        help="transformers attention (default sdpa; flash_attention_2 with --flash-attn on)",
     )
     p.add_argument(
         "--prompt",
         type=int,
         default=None,
-        help="transformers: longest prompt processed in one pass; none = the whole context",
+        help="transformers: longest prompt processed in one pass (default: the whole context)",
     )
     p.add_argument(
-        "--gpu-memory-utilization", type=float, default=0.9, help="vLLM share of the GPU it may use"
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.9,
+        help="vLLM share of the GPU it may use (default 0.9)",
     )
-    add_json_flag(p)
+    add_json_flag(p, "memory")
     p.set_defaults(func=run)
 
 

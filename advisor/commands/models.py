@@ -16,7 +16,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from advisor.commands._output import add_json_flag, gb, params_label, print_json, text_table
+from advisor.commands._output import (
+    add_json_flag,
+    add_wide_flag,
+    full_width,
+    gb,
+    params_label,
+    print_json,
+    text_table,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,9 +33,10 @@ def add_parser(subparsers: Any) -> None:
         help="list GGUF models found on this machine",
         description="List GGUF files in the Hugging Face cache, LM Studio's and llama.cpp's "
         "model folders (LLAMA_CACHE), with their type, bits/weight and size; files that "
-        "cannot be used are listed with the reason.",
+        "cannot be used are listed with the reason. Example: advisor models | grep Q4_K_M",
     )
-    add_json_flag(p)
+    add_wide_flag(p)
+    add_json_flag(p, "models")
     p.set_defaults(func=run)
 
 
@@ -66,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _short_path(path: str, width: int = 64) -> str:
-    """The home folder as ``~``, and long paths cut at the front: the file name stays."""
+    """The home folder as ``~``; in a terminal, long paths cut at the front (the file name
+    stays); piped or ``--wide``, the whole path."""
     home = str(Path.home())
     if path.startswith(home + os.sep):
         path = "~" + path[len(home) :]
+    if full_width():
+        return path
     return path if len(path) <= width else "…" + path[-(width - 1) :]

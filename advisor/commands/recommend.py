@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from advisor.commands._output import add_json_flag, gb, print_json, styled, text_table
+from advisor.commands._output import (
+    add_json_flag,
+    add_store_flag,
+    add_wide_flag,
+    budget_heading,
+    check_budget_text,
+    gb,
+    print_json,
+    styled,
+    text_table,
+    use_store,
+)
 from advisor.errors import AdvisorError
 from advisor.memory import DEFAULT_CONTEXT_TOKENS
 
@@ -43,13 +54,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--hardware",
         metavar="ID",
         help="a bundled hardware profile instead of --vram, e.g. rtx-4090-24gb or "
-        "'2x rtx-3090-24gb' (see `advisor profiles hardware`); its bandwidth sets the speeds",
+        "'2x rtx-3090-24gb' (see `advisor profiles hardware`); its bandwidth sets the speeds "
+        "(default: none, the typical card of the budget's size)",
     )
     p.add_argument(
         "--ram",
         metavar="SIZE",
         help="system RAM: alone, the budget for CPU inference (e.g. 32GB); with --vram or a GPU "
-        "--hardware, the RAM llama.cpp may offload layers or MoE experts to (e.g. 64GB)",
+        "--hardware, the RAM llama.cpp may offload layers or MoE experts to (e.g. 64GB) "
+        "(default: none; with no budget option at all, the detected memory is the budget)",
     )
     p.add_argument(
         "--task",
@@ -102,7 +115,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--model",
         action="append",
-        help="only these models, by name or id (repeatable), e.g. Qwen2.5-7B-Instruct",
+        help="only these models, by name or id (repeatable), e.g. Qwen2.5-7B-Instruct "
+        "(default: every model of --variant)",
     )
     p.add_argument(
         "--format",
@@ -131,7 +145,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         action="store_true",
         help="skip speed estimates (and the --min-speed filter)",
     )
-    add_json_flag(p)
+    add_store_flag(p)
+    add_wide_flag(p)
+    add_json_flag(p, "recommend")
     p.set_defaults(func=run)
 
 
@@ -159,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
     from advisor.recommender import recommend
 
     for flag, value in (("--vram", args.vram), ("--ram", args.ram)):
-        if value is not None and not value.strip():
-            raise AdvisorError(f"{flag} is empty: give a size such as 24GB or 16GiB")
+        check_budget_text(flag, value)
+    for flag, names in (("--family", args.family), ("--model", args.model)):
+        if names and any(not n.strip() for n in names):
+            raise AdvisorError(f"{flag} is empty: give a name (see `advisor profiles`)")
+    use_store(args.store)
     if args.hardware is not None and not args.hardware.strip():
         raise AdvisorError(
             "--hardware is empty: give a profile id (see `advisor profiles hardware`)"
@@ -219,7 +238,7 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
     """A compact table, then per row: where the score comes from, what to download and
     the command that runs it."""
     print(
-        f"{styled('Budget')} {rec.budget_label} of {rec.budget.memory_kind}; "
+        f"{styled('Budget')} {budget_heading(rec.budget)}; "
         f"{rec.safety_margin:.0%} kept free -> {gb(rec.usable_bytes)} usable, each config "
         f"budgeted at the memory model's calibrated upper bound. Task {styled(rec.task)}, "
         f"context {rec.context_tokens} tokens, KV cache {rec.kv_cache_type}, backend "

@@ -5,24 +5,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from advisor.commands._output import add_json_flag, print_json, text_table
+from advisor.commands._output import add_json_flag, add_wide_flag, print_json, text_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "results",
         help="list stored measurements (bundled and yours), one row per model × format × task",
+        description="List the measurements in the stores: model, backend, format, task, the "
+        "value with its standard error and n, peak memory, prompt and decode speed, date. "
+        "Accuracy in percent. Example: advisor results --store ~/runs.jsonl --task arc_easy",
     )
     p.add_argument(
         "--store",
         action="append",
-        help="store file(s) to read (default: the bundled measurements/ and your store)",
+        metavar="PATH",
+        help="store file(s) to read, ~ expanded; a missing file is an error (repeatable; "
+        "default: the bundled measurements/ and your store)",
     )
-    p.add_argument("--model", help="only models whose name contains this text")
-    p.add_argument("--task", help="only this task")
+    p.add_argument(
+        "--model", help="only models whose name contains this text (default: every model)"
+    )
+    p.add_argument("--task", help="only this task (default: every task)")
     p.add_argument("--failed", action="store_true", help="include failed cells")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    add_json_flag(p)
+    add_wide_flag(p)
+    add_json_flag(p, "results")
     p.set_defaults(func=run)
 
 

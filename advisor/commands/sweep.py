@@ -18,7 +18,8 @@ def add_parser(subparsers: Any) -> None:
             "Measure every cell of PLAN.toml (models x formats x tasks; see docs/sweeps.md) "
             "that the store does not hold yet. Each config runs in its own worker with a "
             "memory limit and a timeout; a crash, OOM or timeout is a failed record and the "
-            "sweep goes on. Cells another running sweep is measuring are left to it."
+            "sweep goes on. Cells another running sweep is measuring are left to it. "
+            "Example: advisor sweep plan.toml --dry-run"
         ),
     )
     p.add_argument("plan", metavar="PLAN.toml", help="the sweep plan")
@@ -31,7 +32,8 @@ def add_parser(subparsers: Any) -> None:
         "--executor",
         choices=["local", "ray"],
         default="local",
-        help="local: one worker at a time on this machine; ray: Ray tasks on a cluster",
+        help="local: one worker at a time on this machine; ray: Ray tasks on a cluster "
+        "(default local)",
     )
     p.add_argument(
         "--address",
@@ -46,7 +48,10 @@ def add_parser(subparsers: Any) -> None:
         "--force", action="store_true", help="measure configs the memory guard says will not fit"
     )
     p.add_argument("--no-speed", action="store_true", help="skip the pp512/tg128 speed probe")
-    p.add_argument("--json", action="store_true", help="print the cells or results as JSON")
+    from advisor.commands._output import add_json_flag, add_wide_flag
+
+    add_wide_flag(p)
+    add_json_flag(p, "sweep")
     p.set_defaults(func=run)
 
 
@@ -148,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_cells(cells: list[Any], plan_id: str, store: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from advisor.commands._output import console
 
     table = Table(title=f"advisor sweep --dry-run: plan {plan_id}, store {store}")
     for col in ("cell id", "model", "format", "task", "stored", "memory (GiB)", "limit", "time"):
@@ -165,7 +171,7 @@ def _print_cells(cells: list[Any], plan_id: str, store: Path) -> None:
             f"{c.memory_limit_bytes / 2**30:.2f}" if c.memory_limit_bytes else "none",
             _seconds(c.predicted_seconds),
         )
-    con = Console()
+    con = console()
     con.print(table)
     todo = [c for c in cells if c.stored != "yes"]
     known = [c.predicted_seconds for c in todo if c.predicted_seconds is not None]
