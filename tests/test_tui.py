@@ -19,6 +19,8 @@ from advisor.tui import create_app
 from advisor.tui.messages import ConfigSelected, MeasureFinished, Ranked
 from advisor.tui.model import (
     COLUMNS,
+    SPEED_FOR_ALL,
+    SPEED_FOR_TOP,
     ChartPoint,
     Query,
     QueryError,
@@ -207,6 +209,11 @@ def test_ranker_caches_by_ranking_inputs() -> None:
     ranker.clear()
     ranker.rank(q)
     assert len(calls) == 3
+    # the table's rows get speeds; sorting or charting by speed asks for every config's
+    assert calls[-1]["speed_top"] == SPEED_FOR_TOP
+    ranker.rank(q.with_(sort="speed"))
+    ranker.rank(q.with_(chart_axis="speed"))
+    assert [c["speed_top"] for c in calls[3:]] == [SPEED_FOR_ALL]  # one ranking serves both
 
 
 # --- the app, driven by a pilot -------------------------------------------------------------
@@ -352,14 +359,17 @@ async def test_view_toggles_sort_family_group_excluded() -> None:
         assert not main.table_rows[-1].fits
         await pilot.press("s")  # rank -> score
         assert main.query_state.sort == "score"
-        await pilot.press("s")  # score -> speed
+        await pilot.press("s")  # score -> speed: every config's speed, so a new ranking
+        await settle(pilot)
         assert main.query_state.sort == "speed"
         fast = [r.candidate.speed.decode.mean for r in main.table_rows]
         assert fast == sorted(fast, reverse=True)
         await pilot.press("v")  # the chart against decode speed
+        await settle(pilot)
         assert main.chart.axis == "speed"
         assert all(p.decode_tok_s for p in main.chart.points)
         await pilot.press("v")
+        await settle(pilot)
         assert main.chart.axis == "memory"
         await pilot.press("g")
         assert main.chart.series[0].name.endswith("-bit")
@@ -543,6 +553,27 @@ async def test_real_data_ranks_and_fits() -> None:
         assert all(r.candidate.memory_bytes <= main.rec.usable_bytes for r in main.table_rows)
         assert main.chart is not None and main.chart.budget_gb == pytest.approx(16.0)
         assert main.query_one(DetailPane).candidate is main.table_rows[0].candidate
+        top = main.table_rows[0].candidate
+        assert main.query_one(DetailPane).command == top.to_dict()["run"]
+        assert top.speed is not None and top.to_dict()["where"]
+        # the table's metric label comes from the metric table
+        assert main.chart.metric_label.endswith("%")
+
+
+@run_async
+async def test_real_data_on_this_machine_without_a_gpu() -> None:
+    """The real recommender and profiles on detected RAM: each shown row runs on the CPU,
+    with a decode speed and the evidence behind it."""
+    app = create_app(hardware=RAM_ONLY, theme="dark", show_timings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        main = app.main
+        assert main.rec is not None and main.rec.device == "cpu"
+        assert app.sub_title == "Budget 23.54 GiB system RAM (detected)"
+        shown = main.table_rows[:20]
+        assert shown and all(r.cells()[6] == "cpu" for r in shown)
+        assert all(r.candidate.speed is not None for r in shown)
+        assert any("speeds assume" in note for note in main.rec.notes)
 
 
 # --- packaging boundaries ----------------------------------------------------------------

@@ -303,7 +303,10 @@ class MainScreen(Screen[None]):
 
     def _set_sort(self, key: str, reverse: bool) -> None:
         self.query_state = self.query_state.with_(sort=key, sort_reverse=reverse)
-        self._show()
+        if self._same_ranking(self.query_state):
+            self._show()
+        else:
+            self._rank(self.query_state)  # sorting by speed: every config's speed
 
     def action_toggle_excluded(self) -> None:
         box = self.query_one("#show-excluded", Checkbox)
@@ -322,7 +325,10 @@ class MainScreen(Screen[None]):
         i = CHART_AXES.index(self.query_state.chart_axis)
         axis = CHART_AXES[(i + 1) % len(CHART_AXES)]
         self.query_state = self.query_state.with_(chart_axis=axis)
-        self._update_chart()
+        if self._same_ranking(self.query_state):
+            self._update_chart()
+        else:
+            self._rank(self.query_state)  # charting against speed: every config's speed
 
     def action_focus_input(self, widget_id: str) -> None:
         self.query_one(f"#{widget_id}").focus()
