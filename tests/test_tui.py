@@ -264,10 +264,13 @@ async def test_type_budget_change_task_select_row() -> None:
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await settle(pilot)
         main = app.main
-        # pre-filled from the (injected) detected GPU: its 23 GiB free of 24
+        # pre-filled from the (injected) detected GPU: its 23 GiB free of 24; ranked on the
+        # card's own profile (its bandwidth sets the speeds), the GiB in use kept out
         assert main.query_one("#budget", Input).value == "23.00GiB"
         assert main.query_one("#budget-mode").render().plain == "detected"
-        assert main.rec is not None and main.rec.budget_bytes == 23 * 2**30
+        assert main.query_state.hardware_id == "rtx-4090-24gb"
+        assert main.rec is not None and main.rec.budget_bytes == 24 * 2**30
+        assert main.rec.usable_bytes == pytest.approx(23 * 2**30, rel=1e-5)
         assert app.sub_title == "Budget 23.00 GiB GPU memory (detected)"
         first = len(main.table_rows)
 
@@ -558,6 +561,37 @@ async def test_real_data_ranks_and_fits() -> None:
         assert top.speed is not None and top.to_dict()["where"]
         # the table's metric label comes from the metric table
         assert main.chart.metric_label.endswith("%")
+
+
+@run_async
+async def test_real_data_on_a_detected_gpu_uses_its_profile() -> None:
+    """Detected: the RTX 4090's own profile sets placement and speed (no "typical card"
+    assumed), and only its free memory is usable."""
+    app = create_app(hardware=HARDWARE, theme="dark", show_timings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        main = app.main
+        assert main.rec is not None and main.rec.budget.hardware_id == "rtx-4090-24gb"
+        assert main.rec.usable_bytes == pytest.approx(23 * 2**30, rel=1e-5)
+        assert not any("speeds assume" in note for note in main.rec.notes)
+        shown = main.table_rows[:20]
+        assert all(r.candidate.speed is not None and r.cells()[6] == "gpu" for r in shown)
+        assert app.sub_title == "Budget 23.00 GiB GPU memory (detected)"
+
+
+def test_machine_arguments_typed_or_detected() -> None:
+    from advisor.tui.model import machine_arguments
+
+    assert machine_arguments(Query(budget="12GB", device="cpu")) == {
+        "budget": "12GB",
+        "device": "cpu",
+    }
+    detected = Query(budget="23.00GiB", detected=True, hardware_id="rtx-4090-24gb")
+    args = machine_arguments(detected)
+    assert args["hardware"] == "rtx-4090-24gb" and args["budget"] is None
+    assert args["safety_margin"] == pytest.approx(1 / 24, abs=1e-6)  # the GiB in use
+    # a typed size keeps the typed path even with a profile at hand
+    assert machine_arguments(detected.with_(detected=False))["budget"] == "23.00GiB"
 
 
 @run_async

@@ -15,7 +15,7 @@ from dataclasses import fields
 from advisor.evidence import Evidence
 from advisor.evidence.model import combine
 from advisor.memory import Footprint
-from advisor.profiles import Architecture
+from advisor.profiles import Architecture, hardware_profiles
 from advisor.profiles.artifacts import make_command
 from advisor.profiles.detect import GPU, Hardware
 from advisor.profiles.formats import get_format
@@ -197,14 +197,21 @@ def fake_recommend(
     kv_cache: str = "f16",
     backend: str = "any",
     device: str | None = None,
-    safety_margin: float = 0.10,
+    safety_margin: float | None = None,
     families: object = None,
     **options: object,
 ) -> Recommendation:
     """``recommend`` over the fixed configs above: same signature, same fit rule (the
     calibrated upper bound, ``memory_bytes``, within the usable budget)."""
-    budget_bytes = parse_size(budget if budget is not None else "24GiB")
+    hardware = options.get("hardware")
+    if hardware is not None:  # a detected GPU or Apple chip, by its bundled profile
+        profile = hardware_profiles()[str(hardware)]
+        budget_bytes = profile.memory_bytes
+        device = {"gpu": "cuda", "unified": "apple"}.get(profile.kind, "cpu")
+    else:
+        budget_bytes = parse_size(budget if budget is not None else "24GiB")
     device = device or "cuda"
+    safety_margin = 0.10 if safety_margin is None else safety_margin
     cands = candidates(budget_bytes, task, context, kv_cache, device)
     if backend != "any":
         cands = [c for c in cands if c.format.backend == backend]

@@ -127,7 +127,12 @@ def create_app(
     from advisor.memory import DEFAULT_CONTEXT_TOKENS
     from advisor.recommender import recommend as real_recommend
     from advisor.tui.model import MEMORY_SOURCES
-    from advisor.tui.widgets.query import budget_text, detected_budgets, detected_source
+    from advisor.tui.widgets.query import (
+        budget_text,
+        detected_budgets,
+        detected_profile,
+        detected_source,
+    )
 
     if hardware is None and detect_hardware is None:
         from advisor.profiles.detect import detect
@@ -135,12 +140,14 @@ def create_app(
         detect_hardware = detect
     detected = False
     note = None
+    hardware_id = None
     if budget is None and hardware is not None:
         source = detected_source(hardware)
         if source is not None:
             budget = budget_text(detected_budgets(hardware)[source])
             device = MEMORY_SOURCES[source]
             detected = True
+            hardware_id = detected_profile(hardware, source)
         else:
             note = (
                 f"nothing detected ({hardware.gpu_error or 'no GPU and no RAM reading'}): "
@@ -152,6 +159,7 @@ def create_app(
     query = Query(
         budget=budget or DEFAULT_BUDGET,
         detected=detected,
+        hardware_id=hardware_id,
         device=device,
         task=task,
         context_tokens=context_tokens or DEFAULT_CONTEXT_TOKENS,

@@ -74,6 +74,9 @@ class Query:
     group_by: str = "family"
     chart_axis: str = "memory"  # the chart's x axis: "memory" or "speed"
     detected: bool = False  # the budget is the detected memory, not a typed size
+    # With a detected budget: the bundled profile of the detected GPU or Apple chip, so
+    # placement and speed are those of this machine, not of a typical card of the size.
+    hardware_id: str | None = None
 
     @property
     def budget_bytes(self) -> int:
@@ -102,6 +105,7 @@ class Query:
             self.kv_cache,
             self.backend,
             self.all_speeds,
+            self.hardware_id if self.detected else None,
         )
 
     def with_(self, **changes: Any) -> Query:
@@ -125,12 +129,13 @@ def parse_context(text: str) -> int:
     return tokens
 
 
-def budget_heading(query: Query, rec: Recommendation) -> str:
-    """``Budget 23.54 GiB system RAM (detected)``: the size in the unit it was given."""
+def budget_heading(query: Query) -> str:
+    """``Budget 23.54 GiB system RAM (detected)``: the size in the unit it was given, the
+    kind of memory once."""
     unit = "GiB" if "i" in query.budget.lower() else "GB"
     mode = "detected" if query.detected else "typed"
-    kind = rec.budget.memory_kind if rec.budget.device in DEVICE_LABELS else rec.device
-    return f"Budget {format_bytes(rec.budget_bytes, unit)} {kind} ({mode})"
+    kind = DEVICE_LABELS.get(query.device, query.device)
+    return f"Budget {format_bytes(query.budget_bytes, unit)} {kind} ({mode})"
 
 
 @dataclass
@@ -149,8 +154,7 @@ class Ranker:
         rec = self._cache.get(key)
         if rec is None:
             rec = self.recommend(
-                budget=query.budget,
-                device=query.device,
+                **machine_arguments(query),
                 task=query.task,
                 context=query.context_tokens,
                 kv_cache=query.kv_cache,
@@ -168,6 +172,26 @@ class Ranker:
     def clear(self) -> None:
         """Forget cached rankings (after new measurements land)."""
         self._cache.clear()
+
+
+def machine_arguments(query: Query) -> dict[str, Any]:
+    """How ``recommend`` is told the budget. Typed: the size and the kind of memory (speeds
+    then assume a typical card of that size, and the answer says so). Detected with a
+    bundled profile of this GPU or Apple chip: that profile, its memory kept to what is
+    detected free (the rest is in use), so placement and speed are this machine's."""
+    if query.detected and query.hardware_id is not None:
+        from advisor import profiles
+
+        profile = profiles.hardware_profiles().get(query.hardware_id)
+        if profile is not None and profile.memory_bytes > 0:
+            in_use = max(0.0, 1.0 - query.budget_bytes / profile.memory_bytes)
+            return {
+                "budget": None,
+                "device": None,
+                "hardware": query.hardware_id,
+                "safety_margin": round(in_use, 6) if in_use > 0 else None,
+            }
+    return {"budget": query.budget, "device": query.device}
 
 
 def candidate_key(c: Candidate) -> str:
@@ -472,22 +496,42 @@ class Segment:
     role: str  # theme role: "weights", "kv", "other", "bound", "free", "margin", "over"
 
 
-def memory_segments(c: Candidate, rec: Recommendation) -> list[Segment]:
-    """Weights / KV cache / other (the predicted total), the calibrated allowance on top
-    (the fit test budgets the upper bound, ``c.memory_bytes``), then free and the kept
-    margin, or how far it is over the usable budget; in bytes, for a bar."""
+def device_parts(c: Candidate) -> tuple[int, int, int]:
+    """(weights, KV + state, everything else) of what the config puts on its device (GPU,
+    or all of it on a CPU). llama.cpp keeps some on the host even with every layer on the
+    GPU (the token embeddings, the output and host compute buffers): that part is not in
+    the device's budget, and is left out here."""
     fp = c.footprint
+    if fp.device == "cpu" or not fp.terms:
+        kv = fp.kv_bytes + fp.state_bytes
+        return fp.weight_bytes, kv, max(0, fp.total_bytes - fp.weight_bytes - kv)
+    by_name = {t.name: t.bytes for t in fp.terms}
+    weights = by_name.get("weights on the device", by_name.get("weights", fp.weight_bytes))
+    kv = sum(
+        t.bytes
+        for t in fp.terms
+        if t.where != "host" and (t.name.startswith("KV") or "state" in t.name)
+    )
+    return weights, kv, max(0, fp.device_bytes - weights - kv)
+
+
+def memory_segments(c: Candidate, rec: Recommendation) -> list[Segment]:
+    """What the config puts on the budgeted memory — weights / KV cache / other — and the
+    calibrated allowance on top (the fit test budgets the upper bound, ``c.memory_bytes``),
+    then free and the kept margin, or how far it is over the usable budget; in bytes, for
+    a bar."""
     usable = rec.usable_bytes
     needed = c.memory_bytes
+    weights, kv, other = device_parts(c)
     segs = [
-        Segment("weights", fp.weight_bytes, "weights"),
-        Segment("KV cache", fp.kv_bytes, "kv"),
-        Segment("compute + runtime", fp.total_bytes - fp.weight_bytes - fp.kv_bytes, "other"),
-        Segment("upper-bound allowance", max(0, needed - fp.total_bytes), "bound"),
+        Segment("weights", weights, "weights"),
+        Segment("KV cache", kv, "kv"),
+        Segment("compute + runtime", other, "other"),
+        Segment("upper-bound allowance", max(0, needed - (weights + kv + other)), "bound"),
     ]
     if needed <= usable:
         segs.append(Segment("free", usable - needed, "free"))
-        segs.append(Segment("kept free (margin)", rec.budget_bytes - usable, "margin"))
+        segs.append(Segment("kept free or in use", rec.budget_bytes - usable, "margin"))
     else:
         segs.append(Segment("over the usable budget", needed - usable, "over"))
     return segs

@@ -223,7 +223,7 @@ class MainScreen(Screen[None]):
         self.query_one(RankingTable).show(every[:TABLE_ROW_LIMIT])
         self.last_update_ms = (time.perf_counter() - start) * 1000
         fitting = sum(1 for r in every if r.fits)
-        heading = budget_heading(self._ranked_query or q, rec)
+        heading = budget_heading(self._ranked_query or q)
         self.app.sub_title = heading
         parts = [
             f"{heading}: {fitting}/{rec.considered} fit in {rec.usable_bytes / 1e9:.1f} GB usable"

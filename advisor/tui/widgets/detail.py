@@ -20,6 +20,7 @@ from advisor.tui.model import (
     alternatives,
     bits_per_weight,
     cv_error,
+    device_parts,
     gb,
     memory_segments,
     params_label,
@@ -140,10 +141,13 @@ def detail_renderable(
         f"{c.format.nominal_bits}-bit ({bits_per_weight(c):.2f} bits/w)"
     )
     fits = c.memory_bytes <= rec.usable_bytes
+    on_device = sum(device_parts(c))
+    host = fp.total_bytes - on_device if fp.device != "cpu" else 0
     summary = Text(
-        f"budgeted at {gb(c.memory_bytes, 2)} (calibrated upper bound; predicted "
-        f"{gb(fp.total_bytes, 2)}) at {rec.context_tokens} tokens, KV {rec.kv_cache_type}"
-        f" · {gb(rec.usable_bytes, 2)} usable of {gb(rec.budget_bytes, 2)}"
+        f"budgeted at {gb(c.memory_bytes, 2)} (the calibrated upper bound of the predicted "
+        f"{gb(on_device, 2)}) at {rec.context_tokens} tokens, KV {rec.kv_cache_type}"
+        + (f"; {gb(host, 2)} more in host RAM" if host > 0 else "")
+        + f" · {gb(rec.usable_bytes, 2)} usable of {gb(rec.budget_bytes, 2)}"
     )
     if not fits:
         summary.append("  does not fit", style=f"bold {colours.get('error', 'red')}")

@@ -57,6 +57,23 @@ def detected_source(hw: Hardware | None) -> str | None:
     return next((s for s in ("gpu", "unified", "ram") if s in found), None)
 
 
+def detected_profile(hw: Hardware | None, source: str) -> str | None:
+    """The bundled hardware profile of the detected GPU ("gpu") or Apple chip ("unified"),
+    when there is one: placement and speed then follow this machine."""
+    if hw is None:
+        return None
+    from advisor.profiles.detect import apple_profile_for, gpu_profile_for
+
+    if source == "gpu" and hw.gpus:
+        largest = max(hw.gpus, key=lambda g: g.total_bytes)
+        found = gpu_profile_for(largest.name, largest.total_bytes)
+    elif source == "unified" and hw.unified_memory:
+        found = apple_profile_for(hw.cpu, hw.ram_total_bytes)
+    else:
+        found = None
+    return None if found is None else found.id
+
+
 def memory_options(hw: Hardware | None) -> list[tuple[str, str]]:
     """The memory switch: which memory the budget is for (named after what was found)."""
     gpu_label, ram_label = "GPU memory", "system RAM"
@@ -243,10 +260,12 @@ class QueryPanel(Widget):
         source = str(self.query_one("#memory", Select).value)
         budget = self.query_one("#budget", Input).value.strip()
         detected = detected_budgets(self._hardware).get(source)
+        is_detected = detected is not None and budget == budget_text(detected)
         query = self._query.with_(
             budget=budget,
             device=MEMORY_SOURCES.get(source, "cuda"),
-            detected=detected is not None and budget == budget_text(detected),
+            detected=is_detected,
+            hardware_id=detected_profile(self._hardware, source) if is_detected else None,
             task=str(self.query_one("#task", Select).value),
             context_tokens=parse_context(self.query_one("#context", Input).value),
             kv_cache=str(self.query_one("#kv-cache", Select).value),
