@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,85 @@ def test_import_and_recommend_stay_light() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --- the --json documents are documented ---------------------------------------------------
+
+JSON_DOC = (REPO / "docs" / "json.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["recommend", "--vram", "24GB", "--top", "2"],
+        ["memory", "Qwen2.5-7B-Instruct"],
+        ["hardware"],
+        ["profiles", "architectures"],
+        ["profiles", "published"],
+        ["profiles", "hardware"],
+        ["results"],
+        ["models"],
+        ["findings"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_json_documents_carry_a_documented_schema_and_keys(args: list[str]) -> None:
+    result = run_cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    schema = data["schema"]
+    assert re.fullmatch(r"advisor\.[a-z.]+/\d+", schema), schema
+    assert f"`{schema}`" in JSON_DOC, f"{schema} is not in docs/json.md"
+    undocumented = [k for k in data if k != "schema" and f"`{k}`" not in JSON_DOC]
+    assert not undocumented, f"{schema}: keys missing from docs/json.md: {undocumented}"
+    for item in data.get("items") or data.get("candidates") or []:
+        missing = [k for k in item if f"`{k}`" not in JSON_DOC]
+        if args[0] != "profiles":  # profiles rows are the CSV columns, named by the doc
+            assert not missing, f"{schema}: item keys missing from docs/json.md: {missing}"
+        break
+
+
+def test_every_json_flag_names_its_schema_and_the_doc() -> None:
+    import argparse
+
+    from advisor.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        flags = [a for a in sub._actions if "--json" in a.option_strings]
+        if not flags:
+            continue
+        assert "docs/json.md" in (flags[0].help or ""), name
+        tag = re.search(r"advisor\.[a-z.<>]+/\d", flags[0].help or "")
+        assert tag, f"{name}: --json help does not name its schema"
+        for schema in (tag.group(0).replace("<kind>", k) for k in
+                       ("architectures", "published", "hardware")):  # fmt: skip
+            assert f"`{schema}" in JSON_DOC, schema
+    for schema in ("advisor.fit/1", "advisor.plot/1", "advisor.measure/1",
+                   "advisor.sweep/1", "advisor.speed-estimate/1"):  # fmt: skip
+        assert f"`{schema}`" in JSON_DOC
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["recommend", "--vram", "2x99999TB"], "100 TB"),
+        (["recommend", "--ram", "200TB"], "100 TB"),
+        (["recommend", "--vram", "24GB", "--store", ""], "--store is empty"),
+        (["recommend", "--vram", "24GB", "--store", "README.md/x"], "no such store"),
+        (["recommend", "--vram", "24GB", "--store", "docs"], "is a folder"),
+        (["findings", "--store", "nope.jsonl"], "no such store"),
+        (["plot", "-o", "plot.gguf"], ".png"),
+        (["plot", "-o", "README.md/p.png"], "is a file"),
+        (["plot", "--family", ""], "--family is empty"),
+        (["fit", "-o", "docs"], "is a folder"),
+        (["fit", "--bootstrap", "10001"], "10,000"),
+        (["tui", "--vram", "200TB"], "100 TB"),
+        (["tui", "--ram", "16GB", "--task", ""], "--task is empty"),
+        (["tui", "--theme", ""], "--theme is empty"),
+        (["tui", "--store", "nope.jsonl"], "no such store"),
+    ],
+)
+def test_faces_refuse_bad_input_in_one_line(args: list[str], needle: str) -> None:
+    assert_clean_error(run_cli(*args), needle)
