@@ -205,13 +205,17 @@ def _label_points(ax: Any, points: Sequence[dict[str, Any]], family_count: int) 
     of points near the right edge so none runs out of the axes."""
     import math
 
-    configs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in points:
-        configs.setdefault((r["model"], r["format"]), []).append(r)
+    configs: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in sorted(points, key=lambda r: r["score"]):
+        # sources within 2 points of each other share a label; farther apart, each its own
+        key = (r["model"], r["format"], 0)
+        while key in configs and r["score"] - configs[key][-1]["score"] > 2.0:
+            key = (key[0], key[1], key[2] + 1)
+        configs.setdefault(key, []).append(r)
     lo, hi = (math.log10(v) for v in ax.get_xlim())
     y_lo, y_hi = ax.get_ylim()
     placed: list[tuple[float, float]] = []  # label anchors in axes fractions
-    for (model, fmt), rows in sorted(configs.items(), key=lambda kv: kv[1][0]["gb"]):
+    for (model, fmt, _), rows in sorted(configs.items(), key=lambda kv: kv[1][0]["gb"]):
         top = max(rows, key=lambda r: r["score"])
         fx = (math.log10(top["gb"]) - lo) / (hi - lo)
         fy = (top["score"] - y_lo) / (y_hi - y_lo)
