@@ -132,12 +132,15 @@ def sign(grid: Grid) -> float:
 
 
 def fits(grid: Grid, budget: int) -> dict[tuple[str, str], int]:
+    """The configs that fit ``budget`` by the recommender's own test (the memory model's
+    calibrated upper bound), so that regret measures the quality decision alone and the
+    baselines choose from the same configs."""
     archs = profiles.architectures()
     out = {}
     for arch_id, fmt in grid.truth:
         fp = footprint(archs[arch_id], fmt, grid.context, "f16", device="cuda")
-        if fp.total_bytes <= budget:
-            out[(arch_id, fmt)] = fp.total_bytes
+        if fp.upper_bytes <= budget:
+            out[(arch_id, fmt)] = fp.upper_bytes
     return out
 
 
@@ -200,9 +203,12 @@ def run(budgets: int, n_bootstrap: int, risk: str) -> int:
                     context=grid.context,
                     curve_data=data, variant="any", published=False,
                 )  # fmt: skip
-                pick = rec.pick
-                if pick is None:
+                # The decision among the configs the grid can judge: the best-ranked one
+                # with a true score (a model may lack one format on this task).
+                judged = [c for c in rec.ranked if (c.arch.model_id, c.format.name) in grid.truth]
+                if not judged:
                     continue
+                pick = judged[0]
                 key = (pick.arch.model_id, pick.format.name)
                 regrets["advisor"].append(best - s * grid.truth[key])
                 for name, rule in (("4-bit", baseline_4bit), ("tool rule", baseline_tool_rule)):

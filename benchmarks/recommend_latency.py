@@ -1,7 +1,8 @@
 """Median wall time of `advisor recommend --vram 24GB` as a fresh process.
 
-Goal: under 0.3 s on a 2-core machine. The baseline, measured in the same run, is a bare
-Python interpreter start (`python -c pass`): the ratio shows what advisor adds to it.
+Goal: under 2 s on a 2-core machine (it ranks ~1,700 configs and, for the default 5 tok/s
+floor, places and times every one that fits). The baseline, measured in the same run, is a
+bare Python interpreter start (`python -c pass`): the ratio shows what advisor adds to it.
 
     python benchmarks/recommend_latency.py [--runs 15]
 """
@@ -13,6 +14,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+GOAL_S = 2.0
 
 
 def wall_times(cmd: list[str], runs: int) -> list[float]:
@@ -45,8 +48,8 @@ def main() -> int:
     for name, median in medians.items():
         print(f"{name:<40} median {median * 1000:7.1f} ms  ({median / base:4.1f}x baseline)")
     target = medians["advisor recommend --vram 24GB"]
-    verdict = "meets" if target < 0.3 else "misses"
-    print(f"\nadvisor recommend --vram 24GB: {target:.3f} s median — {verdict} the 0.3 s goal")
+    verdict = "meets" if target < GOAL_S else "misses"
+    print(f"\nadvisor recommend --vram 24GB: {target:.3f} s median — {verdict} the {GOAL_S} s goal")
     return 0
 
 
