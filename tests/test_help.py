@@ -72,7 +72,7 @@ def test_hardware_help_has_a_description() -> None:
 
 
 def test_defaults_are_shown_once() -> None:
-    text = COMMAND_PARSERS["memory"].format_help()
-    assert "(default Q4_K_M)" in text and "(default 4096)" in text
+    text = " ".join(COMMAND_PARSERS["memory"].format_help().split())
+    assert "(default: Q4_K_M)" in text and "(default: 4096)" in text
     assert "(default: None)" not in text
-    assert text.count("default f16") == 1
+    assert text.count("(default: f16)") == 1

@@ -29,44 +29,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--format",
         default=None,
         help="format, e.g. Q4_K_M, Q8_0, nf4, GPTQ-Int4; not for a .gguf file, whose tensors "
-        "decide (default Q4_K_M)",
+        "decide (default: Q4_K_M)",
     )
     p.add_argument(
         "--context",
         type=int,
         default=DEFAULT_CONTEXT,
-        help=f"context tokens held in the KV cache (default {DEFAULT_CONTEXT})",
+        help="context tokens held in the KV cache",
     )
     p.add_argument(
         "--backend",
         choices=["auto", "llama.cpp", "gguf", "transformers", "vllm"],
         default="auto",
-        help="runtime ('gguf' = llama.cpp) (default auto: the format's own runtime)",
+        help="runtime ('gguf' = llama.cpp; auto: the format's own runtime)",
     )
     p.add_argument(
         "--kv-cache",
         default="f16",
         choices=["f16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"],
-        help="KV cache type (llama.cpp -ctk/-ctv) (default f16)",
+        help="KV cache type (llama.cpp -ctk/-ctv)",
     )
     p.add_argument(
         "--device",
         default="cuda",
         choices=["cuda", "metal", "cpu"],
-        help="where the layers run: an NVIDIA GPU, Apple Metal or the CPU (default cuda)",
+        help="where the layers run: an NVIDIA GPU, Apple Metal or the CPU",
     )
     p.add_argument(
         "--flash-attn",
         default="auto",
         choices=["auto", "on", "off"],
-        help="flash attention (llama.cpp -fa; transformers: on = flash_attention_2) (default auto)",
+        help="flash attention (llama.cpp -fa; transformers: on = flash_attention_2)",
     )
-    p.add_argument(
-        "--parallel", type=int, default=1, help="llama.cpp slots / sequences (-np) (default 1)"
-    )
-    p.add_argument(
-        "--ubatch", type=int, default=512, help="llama.cpp micro-batch (-ub) (default 512)"
-    )
+    p.add_argument("--parallel", type=int, default=1, help="llama.cpp slots / sequences (-np)")
+    p.add_argument("--ubatch", type=int, default=512, help="llama.cpp micro-batch (-ub)")
     p.add_argument(
         "--n-gpu-layers",
         type=int,
@@ -82,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--attn-implementation",
         default=None,
         choices=["sdpa", "eager", "flash_attention_2"],
-        help="transformers attention (default sdpa; flash_attention_2 with --flash-attn on)",
+        help="transformers attention (default: sdpa; flash_attention_2 with --flash-attn on)",
     )
     p.add_argument(
         "--prompt",
@@ -94,7 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--gpu-memory-utilization",
         type=float,
         default=0.9,
-        help="vLLM share of the GPU it may use (default 0.9)",
+        help="vLLM share of the GPU it may use",
     )
     add_json_flag(p, "memory")
     p.set_defaults(func=run)
