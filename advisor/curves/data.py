@@ -203,13 +203,23 @@ def measured_points(
         paths = store_paths()
     archs = profiles.architectures()
     rows: list[dict[str, Any]] = []
-    for m in load_measurements(list(paths), warn=False):
+    measurements = load_measurements(list(paths), warn=False)
+    # The files ladders were dequantized from: measured as themselves, they carry no note,
+    # but paired with their own dequantized "F16" they would read as lossless 4-bit files.
+    sources = {
+        (m.arch_id, str(source).upper())
+        for m in measurements
+        if (source := _dequantized_from(m.provenance)) is not None
+    }
+    for m in measurements:
         if getattr(m, "status", "ok") != "ok" or m.value is None:
             continue
         source_format = _dequantized_from(m.provenance)
         if source_format is not None and (
             not dequantized_bases or m.format.upper() == source_format.upper()
         ):
+            continue
+        if (m.arch_id, m.format.upper()) in sources:
             continue
         kind = task_kind(m.task, m.metric)
         if kind is None:

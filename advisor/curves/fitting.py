@@ -121,11 +121,11 @@ def normalize(point: Mapping[str, Any]) -> dict[str, Any]:
     bpw_value = None if bpw is None else _finite(bpw, "bits_per_weight", 1, 32)
     raw_method = point.get("method")
     known_format = _known_format(point.get("format"))
+    if bits_value is None and known_format is not None:
+        bits_value = float(known_format.nominal_bits)  # the noise band: Q2_K is 2-bit
     if raw_method in {None, "", "none"} and known_format is not None:
         # A named format says its method: "Q4_K_M" is a llama.cpp k-quant, not 16 bits.
         method = "float" if known_format.nominal_bits >= 16 else known_format.method
-        if bits_value is None:
-            bits_value = float(known_format.nominal_bits)
     elif raw_method in {None, "", "none"}:
         method = "float" if (bpw_value or bits_value or 16) >= 16 else "rtn"
     else:
@@ -845,7 +845,7 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
                     )
                 t = law["a"] + law["b"] * (math.log10(r["params"]) - 9.0)
                 r["anchor"] = law["floor"] + (law["ceiling"] - law["floor"]) / (1 + math.exp(-t))
-                r["anchor_sd"] = law.get("cv_mae", 0.0)
+                r["anchor_sd"], r["anchor_flags"] = _size_law_doubt(law, r["params"])
         return r
 
     def _size_law(
@@ -877,8 +877,9 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
                 raise type(exc)(f"query {i}: {exc}") from None
             res = scale_law.evaluate(coefs, query)
             item = {"mean": res["mean"], "low": res["low"], "high": res["high"]}
-            if res["flags"]:
-                item["flags"] = res["flags"]
+            flags = [*query.get("anchor_flags", []), *res["flags"]]
+            if flags:
+                item["flags"] = flags
             out.append(item)
         return out
 
@@ -890,6 +891,23 @@ class ScalePrecisionRegressor(RegressorMixin, BaseEstimator):
         if _is_dicts(X):
             pred = [p["mean"] for p in pred]
         return float(r2_score(y, pred, sample_weight=sample_weight))
+
+
+def _size_law_doubt(law: Mapping[str, Any], params: float) -> tuple[float, list[str]]:
+    """The anchor's sd from a size law and what to flag: the recommender uses a law only
+    with two models or more and within 4x of their sizes; the library answers anyway, but
+    says so and widens the interval (doubling the sd per factor of 4 beyond the range)."""
+    sd = float(law.get("cv_mae", 5.0))
+    flags = []
+    if int(law.get("n", 0)) < 2:
+        flags.append("16-bit anchor from a size law of one model")
+        sd = max(sd, 5.0)
+    lo, hi = law.get("params_range", (params, params))
+    beyond = max(float(lo) / params, params / float(hi), 1.0)
+    if beyond > 4:
+        flags.append(f"16-bit anchor extrapolated {beyond:.0f}x beyond the sizes fitted")
+        sd *= 1 + math.log(beyond / 4, 4)
+    return sd, flags
 
 
 def _fit_size_laws(sixteen: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -16,10 +16,11 @@ bits/weight of the repeating layers. ``group`` is the method family sharing a sl
 (round-to-nearest and its refinements; llama.cpp's types), ``tool`` how a GGUF file was
 made (plain llama.cpp, with an importance matrix / optimized scales, AutoRound).
 
-``ln x`` is linear in the coefficients, so an interval on it (the bootstrap covariance
-over models) maps monotonically onto the score; a noise term per (method group, task
-kind, bit band), calibrated on leave-one-family-out residuals, widens it to a 90 %
-interval.
+``ln x`` is linear in the coefficients; their bootstrap covariance over models enters the
+score by the delta method, and a noise term per (method group, task kind, bit band),
+calibrated on leave-one-family-out residuals, widens it to a 90 % interval. Quantization
+does not improve a model: the upper end stays within the anchor plus the scatter of
+near-lossless (8-bit) files.
 
 This module is pure Python: it evaluates coefficients (``measurements/curves.json``, or a
 fresh fit) with :mod:`math`, so ranking 1,500 configs costs microseconds each.
@@ -326,7 +327,12 @@ def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]
     else:
         slope = (anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0
         half = q * math.sqrt((slope * sz) ** 2 + noise**2 + anchor_sd**2)
+        # Damage is never negative: above the anchor only evaluation scatter remains, as
+        # large as that of near-lossless files (the 8-bit band's noise).
         low, high = max(0.0, mean - half), min(100.0, mean + half)
+        if point["method"] != "float":
+            lossless = noise_for(deg, {**point, "bits": 8})
+            high = min(high, max(anchor + q * math.sqrt(lossless**2 + anchor_sd**2), mean))
     return {
         "mean": mean, "low": low, "high": high, "sd_lnx": sz, "notes": notes, "flags": flags,
     }  # fmt: skip
