@@ -46,11 +46,26 @@ def test_tui_in_tmux() -> None:
         tmux("send-keys", "-t", session, "Escape")
         time.sleep(0.5)
         tmux("send-keys", "-t", session, "c")
-        wait_for(session, "trade-off")
+        wait_for(session, "score vs memory")
         tmux("send-keys", "-t", session, "q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "usable" in tmux("capture-pane", "-p", "-t", session):
             time.sleep(0.2)
         assert "usable" not in tmux("capture-pane", "-p", "-t", session)  # the app has quit
+    finally:
+        tmux("kill-session", "-t", session)
+
+
+def test_tui_starts_from_the_detected_memory_in_tmux() -> None:
+    """No budget given: the first ranking is of this machine's detected memory (or the
+    screen says nothing was detected), never of an unexplained placeholder."""
+    session = f"advisor-detect-{uuid.uuid4().hex[:8]}"
+    command = f"{sys.executable} -m advisor tui --theme dark; sleep 5"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30", "-c", str(REPO), command)
+    try:
+        screen = wait_for(session, "usable")
+        assert "(detected)" in screen or "nothing detected" in screen, screen
+        assert "of system RAM of system RAM" not in screen
+        tmux("send-keys", "-t", session, "q")
     finally:
         tmux("kill-session", "-t", session)
