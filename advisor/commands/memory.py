@@ -96,6 +96,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=run)
 
 
+# Longer than any model's trained context; bounds the KV arithmetic of a typo.
+MAX_CONTEXT_TOKENS = 2**24
+
+
 def _check_int(value: int | None, flag: str, minimum: int = 1) -> None:
     from advisor.errors import AdvisorError
 
@@ -113,7 +117,18 @@ def run(args: argparse.Namespace) -> int:
         raise AdvisorError(
             "empty path or model name: name a bundled model (`advisor profiles`) or a .gguf file"
         )
+    if args.format is not None and not args.format.strip():
+        raise AdvisorError("--format is empty: name a format, e.g. --format Q4_K_M")
     _check_int(args.context, "--context")
+    if args.context > MAX_CONTEXT_TOKENS:
+        raise AdvisorError(
+            f"--context {args.context:,} is beyond {MAX_CONTEXT_TOKENS:,} tokens (2^24)"
+        )
+    if not 0 < args.gpu_memory_utilization <= 1:  # also refuses nan
+        raise AdvisorError(
+            "--gpu-memory-utilization is vLLM's share of the GPU: a number in (0, 1], got "
+            f"{args.gpu_memory_utilization}"
+        )
     _check_int(args.parallel, "--parallel")
     _check_int(args.ubatch, "--ubatch")
     _check_int(args.n_gpu_layers, "--n-gpu-layers", 0)

@@ -137,17 +137,18 @@ def make_budget(
         plan = _profile_budget(str(name))
         if count > 1 and plan.device != "cuda":
             raise RecommendError(f"{count}x only applies to GPUs, not {plan.memory_kind}")
+        _check_ram_applies(plan, ram_bytes)
         return replace(
             plan,
             total_bytes=plan.total_bytes * count,
             usable_limit_bytes=plan.usable_limit_bytes * count,
             gpu_count=count,
-            ram_bytes=ram_bytes if plan.device == "cuda" else None,
+            ram_bytes=ram_bytes,
             label=plan.label if count == 1 else f"{count}x {plan.label}",
         )
     if budget is None:
         if ram_bytes is not None:
-            return _with_ram(_checked_bytes_budget(ram, "cpu", notes), None)
+            return _checked_bytes_budget(ram, "cpu", notes)
         return _detected_budget(device, notes)
     count, budget = _count_of(budget)
     if count > 1 and device not in (None, "cuda"):
@@ -164,8 +165,18 @@ def make_budget(
     return _with_ram(plan, ram_bytes)
 
 
+def _check_ram_applies(plan: Budget, ram_bytes: int | None) -> None:
+    """System RAM to offload to only means something beside a GPU's own memory."""
+    if ram_bytes is not None and plan.device != "cuda":
+        raise RecommendError(
+            f"--ram (system RAM a GPU offloads to) goes with a GPU budget; this budget is "
+            f"{plan.memory_kind} already: drop --ram, or give --ram alone for CPU inference"
+        )
+
+
 def _with_ram(plan: Budget, ram_bytes: int | None) -> Budget:
-    if ram_bytes is None or plan.device != "cuda":
+    _check_ram_applies(plan, ram_bytes)
+    if ram_bytes is None:
         return plan
     return replace(plan, ram_bytes=ram_bytes)
 
