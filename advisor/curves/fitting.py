@@ -43,6 +43,7 @@ from advisor.curves.law import (
     TOOLS,
     band,
     method_key,
+    noise_keys,
     score_logit,
 )
 from advisor.profiles.formats import Format, get_format
@@ -1081,7 +1082,7 @@ def calibrate_noise(
     for row in rows:
         need = _needed_noise(row, q)
         group, kind, cell_band = row["cell"].split("|")
-        for key in (row["cell"], f"{group}|{cell_band}", f"{kind}|{cell_band}", kind):
+        for key in noise_keys(group, kind, cell_band):
             cells[key].append(need)
     out = {}
     for key, values in sorted(cells.items()):
@@ -1098,7 +1099,7 @@ def _with_noise(
 ) -> tuple[float, float]:
     group, kind, cell_band = row["cell"].split("|")
     s = 0.0
-    for key in (row["cell"], f"{group}|{cell_band}", f"{kind}|{cell_band}", kind):
+    for key in noise_keys(group, kind, cell_band):
         if key in noise:
             s = noise[key]
             break

@@ -280,6 +280,12 @@ def noise_group(point: Mapping[str, Any]) -> str:
     return f"{group}-plain" if group == "gguf" and point.get("tool") == "plain" else group
 
 
+def noise_keys(group: str, kind: str, cell: str) -> tuple[str, ...]:
+    """The noise cells a point's noise is looked up in, finest first. Every key keeps the
+    task kind: accuracy noise is in points, perplexity noise in % of ln ppl."""
+    return (f"{group}|{kind}|{cell}", f"{kind}|{cell}", kind)
+
+
 def noise_for(deg: Mapping[str, Any], point: Mapping[str, Any]) -> float:
     """The calibrated noise (points of accuracy, or % of ln perplexity) for the point's
     cell: method group × task kind × bit band, for a family the fit has seen or not."""
@@ -288,7 +294,7 @@ def noise_for(deg: Mapping[str, Any], point: Mapping[str, Any]) -> float:
     cell = band(point.get("bits") or point["bits_per_weight"])
     seen = f"family:{point.get('family')}" in _index(deg)
     table = deg["noise"].get("seen" if seen else "unseen", deg["noise"])
-    for key in (f"{group}|{kind}|{cell}", f"{group}|{cell}", f"{kind}|{cell}", kind):
+    for key in noise_keys(group, kind, cell):
         if key in table:
             return float(table[key])
     return 0.0
@@ -331,8 +337,11 @@ def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]
         # large as that of near-lossless files (the 8-bit band's noise).
         low, high = max(0.0, mean - half), min(100.0, mean + half)
         if point["method"] != "float":
-            lossless = noise_for(deg, {**point, "bits": 8})
-            high = min(high, max(anchor + q * math.sqrt(lossless**2 + anchor_sd**2), mean))
+            # Damage only lowers a score, and not below chance: beyond the anchor above and
+            # the floor below only the scatter of near-lossless (8-bit) files remains.
+            scatter = q * math.sqrt(noise_for(deg, {**point, "bits": 8}) ** 2 + anchor_sd**2)
+            high = min(high, max(anchor + scatter, mean))
+            low = max(low, min(floor - scatter, mean))
     return {
         "mean": mean, "low": low, "high": high, "sd_lnx": sz, "notes": notes, "flags": flags,
     }  # fmt: skip

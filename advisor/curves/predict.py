@@ -165,6 +165,7 @@ def _evidence(
         high=out["high"],
         source=(
             f"{head}; 16-bit anchor {anchor_text} ({anchor.source}); [low–high] = {level}% interval"
+            + "".join(f"; {flag}" for flag in out.get("flags", []))
         ),
         source_key=f"curve:{data['curve']}",
         detail={
