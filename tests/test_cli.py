@@ -176,8 +176,8 @@ def test_every_json_flag_names_its_schema_and_the_doc() -> None:
         for schema in (tag.group(0).replace("<kind>", k) for k in
                        ("architectures", "published", "hardware")):  # fmt: skip
             assert f"`{schema}" in JSON_DOC, schema
-    for schema in ("advisor.fit/1", "advisor.plot/1", "advisor.measure/1",
-                   "advisor.sweep/1", "advisor.speed-estimate/1"):  # fmt: skip
+    for schema in ("advisor.fit/1", "advisor.plot/1", "advisor.measure/2",
+                   "advisor.sweep/2", "advisor.speed-estimate/1"):  # fmt: skip
         assert f"`{schema}`" in JSON_DOC
 
 

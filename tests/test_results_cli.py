@@ -32,8 +32,11 @@ def test_results_lists_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     assert main(["results", "--store", str(store), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema"] == "advisor.results/1"
+    assert data["schema"] == "advisor.results/2"
     assert [d["format"] for d in data["results"]] == ["F16", "Q4_0"]
+    # accuracy in percent, as everywhere else; the store keeps the fraction
+    assert data["results"][0]["value"] == pytest.approx(51.0)
+    assert data["results"][0]["unit"] == "percent"
 
 
 def test_results_missing_store_is_one_line(

@@ -188,7 +188,7 @@ def test_dry_run_lists_cells_without_quantizing(
     proc = _advisor("sweep", str(plan), "--dry-run", "--json", "--store", str(store))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["schema"] == "advisor.sweep/1" and doc["dry_run"] is True
+    assert doc["schema"] == "advisor.sweep/2" and doc["dry_run"] is True
     assert doc["plan_id"] == load_plan(plan).plan_id
     cells = doc["cells"]
     assert [(c["format"], c["task"]) for c in cells] == [

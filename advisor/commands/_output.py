@@ -95,8 +95,8 @@ def stderr_console(quiet: bool = False) -> Any:
     return Console(stderr=True, quiet=quiet, width=FULL_WIDTH_COLUMNS)
 
 
-def add_json_flag(parser: Any, command: str | None = None) -> None:
-    schema = f' ("schema": "{schema_name(command)}")' if command else ""
+def add_json_flag(parser: Any, command: str | None = None, version: int = 1) -> None:
+    schema = f' ("schema": "{schema_name(command, version)}")' if command else ""
     parser.add_argument(
         "--json",
         action="store_true",

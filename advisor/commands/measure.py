@@ -79,7 +79,7 @@ def add_parser(subparsers: Any) -> None:
     from advisor.commands._output import add_json_flag, add_wide_flag
 
     add_wide_flag(p)
-    add_json_flag(p, "measure")
+    add_json_flag(p, "measure", version=2)
     p.set_defaults(func=run)
 
 
@@ -292,7 +292,10 @@ def run(args: argparse.Namespace) -> int:
         rows = run_sweep([str(s) for s in sources], quants, tasks, store, opts, on_event=renderer)
     code = sweep_exit_code(rows)
     if args.json:
-        print_json({"store": str(store), "exit_code": code, "rows": rows}, "measure")
+        from advisor.evidence.metrics import in_shown_units
+
+        shown = [in_shown_units(r) for r in rows]
+        print_json({"store": str(store), "exit_code": code, "rows": shown}, "measure", 2)
         return code
     print_rows(rows, f"advisor measure -> {store}")
     return code

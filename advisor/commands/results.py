@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--failed", action="store_true", help="include failed cells")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     add_wide_flag(p)
-    add_json_flag(p, "results")
+    add_json_flag(p, "results", version=2)
     p.set_defaults(func=run)
 
 
@@ -112,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print_json({"results": [asdict(m) for m in records]}, command="results")
+        from advisor.evidence.metrics import in_shown_units
+
+        shown = [in_shown_units(asdict(m)) for m in records]
+        print_json({"results": shown}, command="results", version=2)
         return 0
     if not records:
         print(f"no measurements in {', '.join(str(p) for p in paths) or 'any store'}")

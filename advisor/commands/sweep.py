@@ -51,7 +51,7 @@ def add_parser(subparsers: Any) -> None:
     from advisor.commands._output import add_json_flag, add_wide_flag
 
     add_wide_flag(p)
-    add_json_flag(p, "sweep")
+    add_json_flag(p, "sweep", version=2)
     p.set_defaults(func=run)
 
 
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     from advisor.commands._output import print_json
     from advisor.errors import MissingDependencyError
+    from advisor.evidence.metrics import in_shown_units
     from advisor.measure.plan import PlanError, dry_run_rows, load_plan
     from advisor.measure.runner import execute, plan_sweep, sweep_exit_code
     from advisor.measure.store import check_writable, default_store_path
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         tasks = {t.name: (t.version, t.kind) for t in parse_tasks(list(plan.tasks))}
         cells = dry_run_rows(configs, opts, store, tasks)
         if args.json:
-            print_json({**head, "dry_run": True, "cells": [c.to_dict() for c in cells]}, "sweep")
+            print_json({**head, "dry_run": True, "cells": [c.to_dict() for c in cells]}, "sweep", 2)
             return 0
         _print_cells(cells, plan.plan_id, store)
         return 0
@@ -143,9 +144,10 @@ def run(args: argparse.Namespace) -> int:
                 "executor": args.executor,
                 "exit_code": code,
                 "counts": _counts(rows),
-                "rows": rows,
+                "rows": [in_shown_units(r) for r in rows],
             },
             "sweep",
+            2,
         )
         return code
     print_rows(rows, f"advisor sweep {plan.plan_id} ({args.executor}) -> {store}")

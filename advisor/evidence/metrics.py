@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,32 @@ def metric_info(name: str) -> Metric:
 
 def higher_is_better(name: str) -> bool:
     return metric_info(name).higher_is_better
+
+
+def in_shown_units(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record (or a sweep's result row) as every --json document gives it: accuracy
+    in percent, not the store's fraction. ``value``/``stderr`` and each entry of
+    ``metrics`` the table knows are scaled; ``unit`` names the primary value's unit. The
+    store itself is never rewritten."""
+    out = dict(record)
+    metric = out.get("metric")
+    if isinstance(metric, str) and metric:
+        info = metric_info(metric)
+        for key in ("value", "stderr"):
+            if isinstance(out.get(key), (int, float)):
+                out[key] = out[key] * info.stored_scale
+        out["unit"] = info.unit
+    inner = out.get("metrics")
+    if isinstance(inner, dict):
+        scaled: dict[str, Any] = {}
+        for name, entry in inner.items():
+            known = METRICS.get(name)
+            if known is None or known.stored_scale == 1.0 or not isinstance(entry, dict):
+                scaled[name] = entry
+                continue
+            scaled[name] = {
+                k: (v * known.stored_scale if isinstance(v, (int, float)) else v)
+                for k, v in entry.items()
+            }
+        out["metrics"] = scaled
+    return out
