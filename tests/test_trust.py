@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def test_a_wide_guess_never_outranks_a_near_equal_narrow_one() -> None:
     for c in scored[1:]:
         e = c.estimate
         assert e is not None
-        assert e.low <= top.low + 1e-9  # ranked by the pessimistic end
+        # ranked by the pessimistic end (a model's faster format within half a point of
+        # its best may lead it: equal on the evidence)
+        assert e.low <= top.low + 0.5 + 1e-9
     # and the notation says which interval it is
     assert "[" in top.notation() or top.kind != "predicted"
 
@@ -38,7 +41,9 @@ def test_a_wide_guess_never_outranks_a_near_equal_narrow_one() -> None:
 def test_risk_neutral_ranks_by_the_mean() -> None:
     rec = recommend("8GB", task="mmlu", variant="any", risk="neutral")
     means = [c.estimate.value for c in rec.ranked if c.estimate is not None]
-    assert means == sorted(means, reverse=True)
+    assert all(a >= b - 0.5 for a, b in pairwise(means))  # up to equals (half a point)
+    firsts = [c.estimate.value for c in rec.best_per_model() if c.estimate is not None]
+    assert all(a >= b - 0.5 for a, b in pairwise(firsts))
 
 
 @pytest.mark.parametrize(

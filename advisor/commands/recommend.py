@@ -321,7 +321,8 @@ def render(rec: Recommendation, top: int, per_model: bool = True) -> None:
     left = "; ".join(f"{n} {k}" for k, n in rec.limits.items() if n)
     print(
         styled(
-            f"Showing {scope}, {order}. {len(rec.ranked)} of {rec.considered} configs fit"
+            f"Showing {scope}, {order}; a model's formats within half a point of its best "
+            f"are equal, the fastest leads. {len(rec.ranked)} of {rec.considered} configs fit"
             + (f" (left out: {left})" if left else "")
             + f"; {with_evidence} have evidence for {rec.task}. GB = 10^9 bytes: weights + KV "
             f"cache + other (compute buffer, runtime overhead, recurrent state); fits are "
