@@ -221,3 +221,18 @@ def test_json_has_a_schema_and_the_score_interval() -> None:
         if c["score"] is not None:
             assert c["score"]["low"] <= c["score"]["mean"] <= c["score"]["high"]
             assert c["get"]  # an artifact or a make-it command
+
+
+def test_a_dequantized_base_says_what_it_is() -> None:
+    """The bundled SmolLM2 "F16" is its Q4_1 file dequantized: as evidence and as the anchor
+    of a prediction it must say so, never pass for the original 16-bit weights."""
+    rec = recommend(
+        "2GB", device="cpu", task="arc_easy",
+        models=["HuggingFaceTB/SmolLM2-135M-Instruct"], formats=["F16", "Q4_K_M"],
+    )  # fmt: skip
+    by_format = {c.format.name: c.estimate for c in rec.ranked}
+    f16, q4 = by_format["F16"], by_format["Q4_K_M"]
+    assert f16 is not None and f16.kind == "measured"
+    assert "dequantized from Q4_1, not the original 16-bit weights" in f16.source
+    assert q4 is not None and q4.kind == "predicted"
+    assert "dequantized from Q4_1: a lower bound" in q4.source

@@ -83,6 +83,12 @@ def measured_anchor_details() -> dict[tuple[str, str], tuple[float, float, str]]
             scale = metric_info(m.metric).stored_scale
             se = 0.0 if m.stderr is None else m.stderr * scale
             label = f"measured {m.format} {m.backend}, n={m.n}"
+            dequantized = next(
+                (p for p in m.provenance if p.startswith("base dequantized from ")), None
+            )
+            if dequantized is not None:  # 16-bit storage of quantized information
+                source = dequantized.removeprefix("base dequantized from ").split(" ", 1)[0]
+                label += f", dequantized from {source}: a lower bound on the real 16-bit score"
             found.setdefault((m.arch_id, m.task), (m.value * scale, se, label))
     return found
 

@@ -72,6 +72,7 @@ def measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Eviden
                 n=m.n,
                 source=(
                     f"measured here {str(m.created)[:10]} on {where}, {m.backend} {engine}, n={m.n}"
+                    + _made_from(m.provenance)
                 ),
                 source_key=f"measured:{m.backend}:{m.task}:{m.task_version}",
                 detail={
@@ -84,3 +85,17 @@ def measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Eviden
             )
         )
     return found
+
+
+def _made_from(provenance: list[str] | tuple[str, ...]) -> str:
+    """What the measured file really was, when not the real thing: a 16-bit file dequantized
+    from a quantized source holds that source's information, and a rung re-quantized from
+    one carries its error on top (the published file of that type is made from 16 bits)."""
+    for line in provenance:
+        if line.startswith("base dequantized from "):
+            source = line.removeprefix("base dequantized from ").split(" ", 1)[0]
+            return f"; a base dequantized from {source}, not the original 16-bit weights"
+        if line.startswith("requantized "):
+            source = line.removeprefix("requantized ").split(" ", 1)[0]
+            return f"; re-quantized from {source}, not the published file (made from 16 bits)"
+    return ""
