@@ -117,7 +117,9 @@ def test_macro_average_weights_subjects_equally() -> None:
     assert res.metrics["acc"]["value"] == pytest.approx(0.5)
     assert res.metrics["acc_micro"]["value"] == pytest.approx(0.75)
     assert res.metrics["acc[x]"]["value"] == 1.0 and res.metrics["acc[y]"]["value"] == 0.0
-    assert res.metrics["acc"]["stderr"] is None  # a one-item subject has no stderr
+    # a one-item subject takes the pooled item variance (0.25 here) over its size:
+    # sqrt(0 + 0.25 / 1) / 2 subjects
+    assert res.metrics["acc"]["stderr"] == pytest.approx(0.25)
     assert res.item_scores == [1.0, 1.0, 1.0, 0.0] and res.item_ids[0] == "x0"
 
 

@@ -393,12 +393,20 @@ def _by_cell(items: Sequence[Item], scores: Sequence[float]) -> dict[str, list[f
 
 
 def _macro(cells: dict[str, list[float]]) -> tuple[float, float | None]:
-    """Mean over cells of the cell means; its stderr from the cells' (independent) ones."""
+    """Mean over cells of the cell means; its stderr from the cells' (independent) ones. A
+    cell of one item has no variance of its own (a small --limit over 57 subjects): it takes
+    the variance of all items pooled, divided by its size."""
     stats = [_mean_stderr(xs) for xs in cells.values()]
     mean = sum(m for m, _ in stats) / len(stats)
-    if any(se is None for _, se in stats):
+    pooled = [x for xs in cells.values() for x in xs]
+    if len(pooled) < 2:
         return mean, None
-    return mean, math.sqrt(sum(se * se for _, se in stats if se is not None)) / len(stats)
+    centre = sum(pooled) / len(pooled)
+    variance = sum((x - centre) ** 2 for x in pooled) / (len(pooled) - 1)
+    total = 0.0
+    for (_, se), xs in zip(stats, cells.values(), strict=True):
+        total += se * se if se is not None else variance / len(xs)
+    return mean, math.sqrt(total) / len(stats)
 
 
 def _argmax(xs: Sequence[float]) -> int:
