@@ -292,6 +292,35 @@ def source_of(arch: Architecture, fmt: Format) -> Source:
     return found
 
 
+# A file whose exact size differs from the memory model's weights by more than this keeps
+# its own size: its maker chose other tensor types (e.g. Q8_0 embeddings in Qwen's files).
+FILE_SIZE_TOLERANCE = 0.03
+
+
+def with_file_weights(fp: Footprint, artifact: Artifact | None) -> Footprint:
+    """The footprint with the file's exact byte count as its weights, when the catalogue
+    knows it for the one GGUF file to download and the memory model is off by more than
+    :data:`FILE_SIZE_TOLERANCE` (the header's tokenizer bytes ride along: a little high,
+    never low)."""
+    if (
+        artifact is None
+        or artifact.size_bytes is None
+        or artifact.is_pattern
+        or artifact.runtime != "llama.cpp"
+        or fp.weight_bytes <= 0
+    ):
+        return fp
+    gap = (artifact.size_bytes - fp.weight_bytes) / fp.weight_bytes
+    if abs(gap) <= FILE_SIZE_TOLERANCE:
+        return fp
+    note = (
+        f"weights: {artifact.repo}/{artifact.file} is {artifact.size_bytes / 1e9:.2f} GB "
+        f"(its exact size in profiles/artifacts.csv); the memory model's tensor types gave "
+        f"{fp.weight_bytes / 1e9:.2f} GB"
+    )
+    return replace(fp, weight_bytes=artifact.size_bytes, notes=(*fp.notes, note))
+
+
 def build_candidates(
     archs: Iterable[Architecture],
     formats: Sequence[str],
@@ -318,6 +347,7 @@ def build_candidates(
             mine = list((caller_evidence or {}).get((arch.model_id, fmt.name), ()))
             anchor = (anchors or {}).get(arch.model_id)
             source = source_of(arch, fmt)
+            fp = with_file_weights(fp, source.artifact)
             predicted = predict_for_config(
                 arch, fmt, task, anchor=anchor, data=curve_data, tool=source.tool
             )
