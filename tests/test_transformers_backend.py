@@ -343,7 +343,7 @@ def test_bitsandbytes_without_device_kernels(monkeypatch: pytest.MonkeyPatch) ->
         raise NotImplementedError("no kernel for 'cpu'\nsecond line")
 
     monkeypatch.setattr(bnbf, "quantize_4bit", no_kernel)
-    with pytest.raises(BitsAndBytesUnavailableError, match=r"cpu kernels.*advisor\[cuda\]"):
+    with pytest.raises(BitsAndBytesUnavailableError, match=r"cpu kernels.*advisor-llm\[cuda\]"):
         _backend("never/loaded", "fp4").load()
 
 
