@@ -280,3 +280,22 @@ def by_format_bpw() -> float:
     from advisor.profiles.formats import get_format
 
     return get_format("Q4_K_M").body_bpw
+
+
+def test_a_degenerate_perplexity_interval_is_wide_not_an_overflow() -> None:
+    """An absurd anchor uncertainty (a caller's bad point, a degenerate refit) gives a huge
+    interval, never an OverflowError out of math.exp."""
+    import math
+
+    from advisor.curves import law
+    from advisor.curves.committed import coefficients
+
+    data = coefficients()
+    assert data is not None
+    deg = {**data["degradation"], "_cache": {}}
+    point = {"kind": "ppl", "task": "wikitext2", "floor": 0.0, "anchor": 6.0,
+             "anchor_sd": 1e5, "method": "gguf-k", "format": "Q4_K_M", "bits": 4,
+             "bits_per_weight": 4.8, "params": 8e9}  # fmt: skip
+    res = law.evaluate(deg, point)
+    assert math.isfinite(res["low"]) and math.isfinite(res["high"])
+    assert res["low"] < res["mean"] < res["high"]

@@ -329,6 +329,7 @@ def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]
     if kind == "ppl":
         # In ln(ppl): the damage is x, its slope in ln x is x; noise is % of ln(ppl).
         half = q * math.sqrt((x * sz) ** 2 + (noise / 100.0) ** 2 + (anchor_sd / 100.0) ** 2)
+        half = min(half, 50.0)  # a degenerate fit's interval is huge, not an overflow
         low, high = mean * math.exp(-half), mean * math.exp(half)
     else:
         slope = (anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0
