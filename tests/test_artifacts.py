@@ -337,3 +337,17 @@ def test_recommend_budgets_a_known_file_at_its_exact_size() -> None:
     assert art is not None and art.size_bytes is not None
     assert config.footprint.weight_bytes == art.size_bytes
     assert any("exact size" in note for note in config.footprint.notes)
+
+
+def test_every_qwen3_row_carries_a_score_with_its_source() -> None:
+    """Qwen3-32B has no released base model: its anchor comes from the family's base-model
+    size law plus the post-training shift, and says so (it had no score at all)."""
+    from advisor.recommender import recommend
+
+    rec = recommend("80GB", task="mmlu", families=["qwen3"], speed=False)
+    assert rec.ranked
+    missing = [c.arch.name for c in rec.ranked if c.estimate is None]
+    assert not missing, missing
+    big = next(c for c in rec.ranked if c.arch.model_id == "Qwen/Qwen3-32B")
+    assert big.estimate is not None
+    assert "qwen3@base size law" in big.estimate.basis[0].source

@@ -3,6 +3,7 @@ as :class:`advisor.evidence.Evidence` with its 90 % interval and the CV error be
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -53,9 +54,20 @@ def _from_base_model(arch: Architecture, task: str, data: Mapping[str, Any]) -> 
     """A post-trained model without a 16-bit score of its own: its base model's score
     plus the shift post-training makes on this task (or task kind) across the catalogue's
     base/instruct pairs — never the base's figure as if it were the instruct model's."""
-    if arch.deploy_variant == "base" or not arch.base_model_id:
+    if arch.deploy_variant == "base":
         return None
-    base = published_anchor_index(data).get((arch.base_model_id, task))
+    base = (
+        published_anchor_index(data).get((arch.base_model_id, task)) if arch.base_model_id else None
+    )
+    base_sd = 0.0
+    if base is None:
+        # No base model scored (or released, as for Qwen3-32B): the family's base-model
+        # size law at this size stands in for it, its own error joining the interval.
+        family = f"{arch.family_key}@base"
+        law = size_law_anchor(data, family, task, float(arch.params_total))
+        if law is not None:
+            size = f"{arch.params_total / 1e9:.3g}B"
+            base, base_sd = (law[0], f"{law[2]} at {size}"), law[1]
     info = curve_kind(task)
     shifts = data.get("variant_shifts", {})
     shift = shifts.get(task) or (shifts.get(f"kind:{info[0]}") if info else None)
@@ -76,6 +88,7 @@ def _from_base_model(arch: Architecture, task: str, data: Mapping[str, Any]) -> 
         if info is not None:
             value = min(100.0, max(info[1], value))
         points_sd, told, spread = sd, f"{mean:+.1f}", f"sd {sd:.1f}"
+    points_sd = math.hypot(points_sd, base_sd)
     source = (
         f"{base[1]} (the base model) {told} post-training shift "
         f"(median of {int(shift['n'])} base/instruct pairs, {spread})"
