@@ -351,3 +351,15 @@ def test_every_qwen3_row_carries_a_score_with_its_source() -> None:
     big = next(c for c in rec.ranked if c.arch.model_id == "Qwen/Qwen3-32B")
     assert big.estimate is not None
     assert "qwen3@base size law" in big.estimate.basis[0].source
+
+
+def test_a_model_is_offered_in_the_format_it_ships_in() -> None:
+    """gpt-oss ships in MXFP4: without naming formats it is a candidate in MXFP4, with the
+    maker's published score (no GGUF type of it had any)."""
+    from advisor.recommender import recommend
+
+    rec = recommend("80GB", task="mmlu", families=["gpt-oss"], variant="any", speed=False)
+    shipped = [c for c in rec.ranked if c.format.name == "MXFP4"]
+    assert {c.arch.model_id for c in shipped} == {"openai/gpt-oss-20b", "openai/gpt-oss-120b"}
+    assert all(c.estimate is not None and c.estimate.kind == "published" for c in shipped)
+    assert rec.pick is not None and rec.pick.format.name == "MXFP4"

@@ -334,14 +334,25 @@ def build_candidates(
     anchors: Mapping[str, Anchor] | None = None,
     curve_data: Mapping[str, Any] | None = None,
     published: bool = True,
+    shipped: bool = False,
 ) -> list[Candidate]:
     """Every (model, format) with its footprint and evidence; the estimate is set by the
     ranking, which knows which published sources compare across the candidates.
-    ``published=False`` leaves the bundled published scores out (the curves' view)."""
+    ``published=False`` leaves the bundled published scores out (the curves' view);
+    ``shipped=True`` adds each model's own release format (gpt-oss: MXFP4) where a
+    runtime of the question's formats runs it."""
     memory_device = "cuda" if device == "cuda" else "cpu"
+    runtimes = {get_format(n).backend for n in formats}
     out = []
     for arch in archs:
-        for name in formats:
+        own = arch.shipped_format
+        extra = (
+            (get_format(own).name,)
+            if shipped and own and get_format(own).backend in runtimes
+            and get_format(own).name not in formats
+            else ()
+        )  # fmt: skip
+        for name in (*formats, *extra):
             fmt = get_format(name)
             fp = footprint(arch, fmt, context_tokens, kv_cache_type, device=memory_device)
             mine = list((caller_evidence or {}).get((arch.model_id, fmt.name), ()))

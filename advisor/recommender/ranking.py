@@ -514,7 +514,7 @@ def recommend(
         archs, names, context, kv_cache.lower(), plan.device, plan.total_bytes, resolved,
         caller_evidence=None if mine is None else mine.evidence,
         anchors=None if mine is None else mine.anchors,
-        curve_data=curve_data, published=published,
+        curve_data=curve_data, published=published, shipped=formats is None,
     )  # fmt: skip
     scored = _with_estimates(built, resolved)
     usable = int(plan.usable_limit_bytes * (1 - safety_margin))
