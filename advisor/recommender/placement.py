@@ -189,7 +189,8 @@ def placement_label(placed: Placement | None, fmt: Format, machine: Machine) -> 
     if strategy == "offload-layers":
         return f"{placed.n_gpu_layers}/{placed.n_layers} layers on GPU"
     if strategy == "offload-experts":
-        return f"experts of {placed.n_cpu_moe} layers in RAM"
+        layers = "layer" if placed.n_cpu_moe == 1 else "layers"
+        return f"experts of {placed.n_cpu_moe} {layers} in RAM"
     if strategy == "multi-gpu":
         return f"{len(placed.gpu_shares)} GPUs"
     return {"gpu": "gpu", "cpu": "cpu"}.get(strategy, strategy)
