@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.evidence.measured import measurements
+from advisor.evidence.measured import dequantized_from, measurements
 from advisor.evidence.metrics import metric_info
 from advisor.locations import measurements_dir
 from advisor.profiles.formats import is_sixteen_bit
@@ -83,11 +83,8 @@ def measured_anchor_details() -> dict[tuple[str, str], tuple[float, float, str]]
             scale = metric_info(m.metric).stored_scale
             se = 0.0 if m.stderr is None else m.stderr * scale
             label = f"measured {m.format} {m.backend}, n={m.n}"
-            dequantized = next(
-                (p for p in m.provenance if p.startswith("base dequantized from ")), None
-            )
-            if dequantized is not None:  # 16-bit storage of quantized information
-                source = dequantized.removeprefix("base dequantized from ").split(" ", 1)[0]
+            source = dequantized_from(m.provenance)
+            if source is not None:  # 16-bit storage of quantized information
                 label += f", dequantized from {source}: a lower bound on the real 16-bit score"
             found.setdefault((m.arch_id, m.task), (m.value * scale, se, label))
     return found

@@ -1054,7 +1054,7 @@ def _evaluate_between(
     kind, anchor, floor = point["kind"], float(point["anchor"]), float(point["floor"])
     mean = scale_law.score_from(kind, anchor, floor, xe)
     if kind == "ppl":
-        half = min(q * x * sz, 50.0)  # a degenerate refit: a huge interval, not an overflow
+        half = min(q * x * sz, scale_law.MAX_LN_HALF_WIDTH)
         return {"mean": mean, "low": mean * math.exp(-half), "high": mean * math.exp(half)}
     slope = (anchor - floor) * x * math.exp(-xe) if anchor > floor else 0.0
     half = q * slope * sz

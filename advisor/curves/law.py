@@ -32,6 +32,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+# A degenerate fit's ln-perplexity half-width is capped: a huge interval, not an OverflowError.
+MAX_LN_HALF_WIDTH = 50.0
 PARAMS_REF = 1e10  # N is measured relative to 10B parameters
 BITS_REF = 4.0  # bits are measured relative to 4 bits/weight
 # Methods with no grid of their own borrow a method's law and say so.
@@ -329,7 +331,7 @@ def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]
     if kind == "ppl":
         # In ln(ppl): the damage is x, its slope in ln x is x; noise is % of ln(ppl).
         half = q * math.sqrt((x * sz) ** 2 + (noise / 100.0) ** 2 + (anchor_sd / 100.0) ** 2)
-        half = min(half, 50.0)  # a degenerate fit's interval is huge, not an overflow
+        half = min(half, MAX_LN_HALF_WIDTH)
         low, high = mean * math.exp(-half), mean * math.exp(half)
     else:
         slope = (anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0

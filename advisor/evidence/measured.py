@@ -4,6 +4,7 @@ match a config (exact model, format and task)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -87,14 +88,23 @@ def measured_evidence(arch: Architecture, fmt: Format, task: str) -> list[Eviden
     return found
 
 
-def _made_from(provenance: list[str] | tuple[str, ...]) -> str:
+def dequantized_from(provenance: Sequence[str]) -> str | None:
+    """The file type a measured 16-bit base was dequantized from (its provenance line, as
+    the ladder writes it), or None for real 16-bit weights."""
+    for line in provenance:
+        if line.startswith("base dequantized from "):
+            return line.removeprefix("base dequantized from ").split(" ", 1)[0]
+    return None
+
+
+def _made_from(provenance: Sequence[str]) -> str:
     """What the measured file really was, when not the real thing: a 16-bit file dequantized
     from a quantized source holds that source's information, and a rung re-quantized from
     one carries its error on top (the published file of that type is made from 16 bits)."""
+    source = dequantized_from(provenance)
+    if source is not None:
+        return f"; a base dequantized from {source}, not the original 16-bit weights"
     for line in provenance:
-        if line.startswith("base dequantized from "):
-            source = line.removeprefix("base dequantized from ").split(" ", 1)[0]
-            return f"; a base dequantized from {source}, not the original 16-bit weights"
         if line.startswith("requantized "):
             source = line.removeprefix("requantized ").split(" ", 1)[0]
             return f"; re-quantized from {source}, not the published file (made from 16 bits)"

@@ -321,6 +321,17 @@ def with_file_weights(fp: Footprint, artifact: Artifact | None) -> Footprint:
     return replace(fp, weight_bytes=artifact.size_bytes, notes=(*fp.notes, note))
 
 
+def _shipped_format(
+    arch: Architecture, formats: Sequence[str], runtimes: set[str]
+) -> tuple[str, ...]:
+    """The model's own release format, when a runtime of the question runs it and the
+    question does not already offer it."""
+    if not arch.shipped_format:
+        return ()
+    own = get_format(arch.shipped_format)
+    return (own.name,) if own.backend in runtimes and own.name not in formats else ()
+
+
 def build_candidates(
     archs: Iterable[Architecture],
     formats: Sequence[str],
@@ -345,13 +356,7 @@ def build_candidates(
     runtimes = {get_format(n).backend for n in formats}
     out = []
     for arch in archs:
-        own = arch.shipped_format
-        extra = (
-            (get_format(own).name,)
-            if shipped and own and get_format(own).backend in runtimes
-            and get_format(own).name not in formats
-            else ()
-        )  # fmt: skip
+        extra = _shipped_format(arch, formats, runtimes) if shipped else ()
         for name in (*formats, *extra):
             fmt = get_format(name)
             fp = footprint(arch, fmt, context_tokens, kv_cache_type, device=memory_device)
