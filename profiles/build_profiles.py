@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import statistics
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -1045,6 +1046,7 @@ class Published:
         self.rows: list[Row] = []
         self.manifest: list[Row] = []
         self.variant_conflicts: Counter[str] = Counter()
+        self.file_rows: list[Row] = []  # every row of the file being read (cross-row checks)
 
     def add(self, file: str, row_no: int, column: str, **fields: str) -> None:
         """One published figure. ``arch_name`` (optional) is the name to match against the
@@ -1218,6 +1220,7 @@ def build_published(shared: Path, arch_rows: list[Row]) -> tuple[list[Row], list
             )
             continue
         before = len(out.rows)
+        out.file_rows = rows
         for i, row in enumerate(rows, start=1):
             handler(out, name, i, row)
         produced = len(out.rows) - before
@@ -1643,7 +1646,25 @@ def _llamacpp_l2_l3(out: Published, file: str, i: int, r: Row) -> None:
         ("ppl_correlation_pct", "ppl_correlation", "percent", ""),
         ("same_top_p_pct", "same_top_p", "percent", ""),
     ]
-    for col, metric, unit, note in spec:
+    values = {col: r[col] for col, *_ in spec}
+    notes = {col: note for col, _, _, note in spec}
+    # The 16-bit PPL each row implies (PPL / ratio) is one number per model; a PPL cell
+    # that implies another contradicts its own ratio (and the KLD beside it): the cell is
+    # a copy slip, the ratio stands, and the PPL is the model's 16-bit PPL times it.
+    implied = [
+        float(o["ppl"]) / float(o["ppl_ratio_vs_fp16"])
+        for o in out.file_rows
+        if o["model"] == r["model"]
+    ]
+    sixteen = statistics.median(implied)
+    if abs(float(r["ppl"]) / float(r["ppl_ratio_vs_fp16"]) / sixteen - 1) > 0.02:
+        values["ppl"] = f"{sixteen * float(r['ppl_ratio_vs_fp16']):.6f}"
+        notes["ppl"] = (
+            f"source's Mean PPL {r['ppl']} contradicts its PPL ratio {r['ppl_ratio_vs_fp16']} "
+            f"(and KLD); value = the model's 16-bit PPL {sixteen:.6f} (PPL / ratio of its other "
+            "rows) x the ratio"
+        )
+    for col, metric, unit, _ in spec:
         out.add(
             file,
             i,
@@ -1656,10 +1677,10 @@ def _llamacpp_l2_l3(out: Published, file: str, i: int, r: Row) -> None:
             task="wikitext2",
             task_raw=col,
             metric=metric,
-            value=r[col],
+            value=values[col],
             unit=unit,
             table="LLaMA 2 vs. LLaMA 3 Quantization comparison",
-            notes=note,
+            notes=notes[col],
         )
 
 
