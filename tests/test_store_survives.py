@@ -353,9 +353,14 @@ def test_ctrl_c_waits_until_the_record_is_whole() -> None:
 
     from advisor.measure.store import _signals_deferred
 
-    reached_end = False
-    with pytest.raises(KeyboardInterrupt), _signals_deferred():
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C between two writes of one record
-        reached_end = True  # ...the record still gets written whole
-    assert reached_end
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own Ctrl-C handler, whatever a native library loaded by an earlier test left.
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        reached_end = False
+        with pytest.raises(KeyboardInterrupt), _signals_deferred():
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C between two writes of one record
+            reached_end = True  # ...the record still gets written whole
+        assert reached_end
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer if outer is not None else signal.SIG_DFL)
