@@ -1,12 +1,14 @@
 """Decision regret: does `advisor.recommend` pick well for a family the fit has not seen?
 
 For each bundled grid where every config of a family has a true published score (the
-qllm-eval RTN W8/W4/W3/W2 grids across sizes, the Qwen GPTQ/AWQ grids, the llama.cpp
-Llama-2-7B vs Llama-3-8B ladder), the family's quantized rows are left out of the fit
-(the degradation law is refitted without them), only its 16-bit scores are given to
+qllm-eval RTN W8/W4/W3/W2 grids across sizes, the Qwen GPTQ/AWQ grids, AutoRound's real
+llama.cpp files of Llama-3.1-8B and Qwen2.5-7B-Instruct at Q4_K_M/Q3_K_S/Q2_K_S vs BF16),
+the family's quantized rows are left out of the fit (the degradation law is refitted
+without them), only its 16-bit scores are given to
 ``advisor.recommend(..., models=, formats=, points=)``, and the pick is made at ~30 budgets
-spanning the family's sizes. Regret = (best true score among the configs that fit) −
-(true score of the pick). Two baselines are computed in the same run: "largest model at
+spanning the family's sizes (for the llama.cpp file grids, the real files of one model
+against its BF16: which file at this budget). Regret = (best true score among the configs
+that fit) − (true score of the pick). Two baselines are computed in the same run: "largest model at
 4 bits that fits" and the common tool rule "largest model that fits, at the highest of
 8 → 2 bits that fits". Calibration: the share of true scores inside the 90 % intervals of
 the predicted configs, and their median width.
@@ -33,13 +35,19 @@ from advisor.profiles.formats import get_format, is_sixteen_bit
 from advisor.recommender import recommend
 
 # The grids: file, the formats of the grid (catalogue names; Qwen-1 calls GPTQ "Int8/Int4").
+AUTOROUND = "autoround_gguf_mxfp_accuracy.csv"
 GRIDS = {
     "qllm_eval_rtn_g128_weight_only.csv": ("RTN-W8-g128", "RTN-W4-g128", "RTN-W3-g128",
                                            "RTN-W2-g128"),
     "qwen2_instruct_quant_accuracy.csv": ("GPTQ-Int8", "GPTQ-Int4", "AWQ"),
     "qwen1_chat_quant_accuracy_memory.csv": ("GPTQ-Int8", "GPTQ-Int4"),
     "llamacpp_llama2_7b_vs_llama3_8b.csv": ("Q8_0", "Q6_K", "Q4_K_M", "Q2_K"),
+    # Real llama.cpp files against BF16 (one size per family: which file at this budget).
+    AUTOROUND: ("Q4_K_M", "Q3_K_S", "Q2_K_S"),
 }  # fmt: skip
+# Of the AutoRound tables, the files made like the common hub files (optimized scales, the
+# importance-matrix kind); its AutoRound files are the same types made otherwise.
+AUTOROUND_CALIBRATION = "optimized-scales"
 ALIASES = {"Int8": "GPTQ-Int8", "Int4": "GPTQ-Int4"}
 SIXTEEN = "F16"
 
@@ -77,6 +85,8 @@ def grids() -> list[Grid]:
             continue
         if "avg" in p.task:  # an average of tasks, not a task
             continue
+        if p.file == AUTOROUND and p.method != "none" and p.calibration != AUTOROUND_CALIBRATION:
+            continue
         family = archs[p.arch_id].family_key
         key = (p.file, family, p.task, p.metric)
         if is_sixteen_bit(p.format) or p.method == "none":
@@ -93,7 +103,8 @@ def grids() -> list[Grid]:
         sixteen = cell["sixteen"]
         truth = {k: v for k, v in cell["truth"].items() if k[0] in sixteen}
         sizes = {a for a, _ in truth}
-        if len(sizes) < 2 or len(truth) < 4:
+        # Sizes × formats; the llama.cpp file grids have one size and choose among its files.
+        if len(truth) < 3 or (len(sizes) < 2 and file != AUTOROUND):
             continue
         formats = tuple(f for f in GRIDS[file] if any(k[1] == f for k in truth))
         for a, v in sixteen.items():
@@ -113,7 +124,7 @@ def refit_without(family: str, n_bootstrap: int) -> dict[str, Any]:
     law.fit([records[i] for i in keep], groups=[groups[i] for i in keep])
     committed = coefficients()
     assert committed is not None, "run `advisor fit` first"
-    law.set_noise(committed["degradation"]["noise"])
+    law.set_noise(committed["degradation"]["noise"], committed["degradation"].get("param_scale"))
     data = dict(committed)
     data["degradation"] = law.to_coefficients()
     data["degradation"]["_index"] = {n: i for i, n in enumerate(data["degradation"]["names"])}
@@ -174,7 +185,7 @@ def run(budgets: int, n_bootstrap: int, risk: str) -> int:
     families = sorted({g.family for g in all_grids})
     archs = profiles.architectures()
     rows = []
-    calibration: list[tuple[bool, float]] = []
+    calibration: list[tuple[bool, float, str]] = []
     started = time.perf_counter()
     for family in families:
         data = refit_without(family, n_bootstrap)
@@ -220,7 +231,7 @@ def run(budgets: int, n_bootstrap: int, risk: str) -> int:
                     k = (c.arch.model_id, c.format.name)
                     if est is not None and est.kind == "predicted" and k in grid.truth:
                         width = est.high - est.low
-                        calibration.append((est.low <= grid.truth[k] <= est.high, width))
+                        calibration.append((est.low <= grid.truth[k] <= est.high, width, grid.file))
             if regrets["advisor"]:
                 rows.append((grid, regrets))
     elapsed = time.perf_counter() - started
@@ -240,6 +251,20 @@ def run(budgets: int, n_bootstrap: int, risk: str) -> int:
             f"{statistics.mean(a):8.2f} {statistics.median(a):6.2f} {max(a):7.2f}{unit:4s} "
             f"{b4:10.2f} {bt:14.2f}"
         )
+    gguf = [(g, r) for g, r in rows if g.file == AUTOROUND]
+    if gguf:
+        mean = {k: statistics.mean([v for _, r in gguf for v in r[k]]) for k in gguf[0][1]}
+        worst = max(v for _, r in gguf for v in r["advisor"])
+        print(
+            f"\nllama.cpp file grids ({len(gguf)}; real imatrix-kind files vs BF16): advisor "
+            f"mean {mean['advisor']:.2f}, worst {worst:.2f}; "
+            f"4-bit rule mean {mean['4-bit']:.2f}; tool rule mean {mean['tool rule']:.2f}"
+        )
+        inside = [ok for ok, _, f in calibration if f == AUTOROUND]
+        widths = [w for _, w, f in calibration if f == AUTOROUND]
+        if inside:
+            print(f"llama.cpp calibration: {sum(inside) / len(inside):.0%} of {len(inside)} "
+                  f"inside, median width {statistics.median(widths):.1f}")  # fmt: skip
     a = pooled["advisor"]
     better = min(statistics.mean(pooled["4-bit"]), statistics.mean(pooled["tool rule"]))
     print(
@@ -250,8 +275,8 @@ def run(budgets: int, n_bootstrap: int, risk: str) -> int:
         f"{statistics.mean(a) / better:.2f} (goal ≤ 0.33; median goal ≤ 0.5)"
     )
     if calibration:
-        inside = sum(1 for ok, _ in calibration if ok) / len(calibration)
-        width = statistics.median(w for _, w in calibration)
+        inside = sum(1 for ok, _, _ in calibration if ok) / len(calibration)
+        width = statistics.median(w for _, w, _ in calibration)
         print(
             f"calibration: {inside:.0%} of {len(calibration)} true scores inside the 90% "
             f"intervals of predicted configs (goal 85–95%); median width {width:.1f}"

@@ -243,6 +243,22 @@ def render_local(local: dict[str, Any], out: Any) -> None:
         for s in local["proxy_summary"]:
             out.print(f"  {s['proxy']}: mean agreement {s['mean_agreement']:+.2f} over "
                       f"{s['cells']} model × task cells")  # fmt: skip
+    kld = local.get("kld_accuracy") or []
+    if kld:
+        table = Table(
+            title="How accuracy falls with KL divergence (share of the above-chance score lost "
+            "per 0.1 nat of KLD over the reference file; kept = exp(-rate × ΔKLD))",
+            title_justify="left", header_style="bold", pad_edge=False,
+        )  # fmt: skip
+        for col in ("source", "task kind", "tasks", "points", "lost per 0.1 nat", "rate range"):
+            table.add_column(col, justify="right" if col in {"points", "lost per 0.1 nat",
+                                                             "rate range"} else "left")  # fmt: skip
+        for r in kld:
+            low, high = r["rate_range"]
+            table.add_row(r["source"], r["kind"], ", ".join(r["tasks"]), str(r["points"]),
+                          f"{r['lost_per_0_1_nat_pct']:.1f}%",
+                          f"{low:.2f}–{high:.2f}/nat")  # fmt: skip
+        out.print(table)
     speed = local["speed"]
     if speed:
         table = Table(title="Decode and prompt speed per rung (pp512 / tg128, tokens/s, this CPU)",

@@ -130,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-GROUP_LABELS = {"gguf": "llama.cpp", "rtn": "RTN/GPTQ/AWQ/bnb", "rtn-simple": "RTN (2nd source)"}
+GROUP_LABELS = {
+    "gguf": "llama.cpp (imatrix, AutoRound)", "gguf-plain": "llama.cpp (plain)",
+    "rtn": "RTN/GPTQ/AWQ/bnb", "rtn-simple": "RTN (2nd source)",
+}  # fmt: skip
 
 
 def render(data: dict[str, Any], path: Path | None) -> None:
@@ -153,7 +156,8 @@ def render(data: dict[str, Any], path: Path | None) -> None:
         "not seen, given only its 16-bit scores)",
     )  # fmt: skip
     for col in ("methods", "task kind", "bits", "n", "ours MAE", "no degradation",
-                "constant/format", "90% coverage", "median width"):  # fmt: skip
+                "constant/format", "ours − better", "90% coverage",
+                "median width"):  # fmt: skip
         table.add_column(
             col, justify="left" if col in {"methods", "task kind"} else "right", overflow="fold"
         )
@@ -161,16 +165,21 @@ def render(data: dict[str, Any], path: Path | None) -> None:
         best = row["mae"] <= min(row["mae_no_degradation"], row["mae_constant_per_format"])
         mark = "" if best else " †"
         unit = "%" if row["unit"] != "points" else ""
+        gap = row["vs_best_baseline"]
         table.add_row(
             GROUP_LABELS.get(row["group"], row["group"]), row["kind"], row["band"], str(row["n"]),
             f"{row['mae']:.2f}{unit}{mark}", f"{row['mae_no_degradation']:.2f}{unit}",
-            f"{row['mae_constant_per_format']:.2f}{unit}", f"{row['coverage']:.0%}",
-            f"{row['median_width']:.1f}{unit}",
+            f"{row['mae_constant_per_format']:.2f}{unit}",
+            f"{gap['mean']:+.2f} [{gap['low']:+.2f}, {gap['high']:+.2f}]"
+            if gap["families"] > 1 else f"{gap['mean']:+.2f} (1 family)",
+            f"{row['coverage']:.0%}", f"{row['median_width']:.1f}{unit}",
         )  # fmt: skip
     out.print(table)
     out.print(
         "MAE in accuracy points (perplexity: % of ln ppl). † = a baseline does at least as "
-        "well in this cell. Coverage and width: the 90% intervals, their noise calibrated "
+        "well in this cell. ours − better: our MAE minus the better baseline's, with its 90% "
+        "interval resampling whole families (an interval across 0: this data does not resolve "
+        "the difference). Coverage and width: the 90% intervals, their noise calibrated "
         "without the family they are judged on. Task kinds: mc multiple choice, cloze, gen "
         "generated (math, code, instructions), ppl perplexity.",
         style="dim",

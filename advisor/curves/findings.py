@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -526,6 +527,128 @@ def local_proxies(ladders: dict[Any, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# A share of skill barely above chance is noise; KLD steps smaller than this are too.
+MIN_ABOVE_FLOOR = 10.0
+MIN_KLD_STEP = 0.005
+# Published KLD ladders (llama.cpp's Llama-3-8B scoreboard) and real-file accuracy of the
+# same file types (auto-round's Llama-3.1-8B table): an importance-matrix file is matched
+# with auto-round's optimized-scales file of the type, a plain one with a plain one.
+KLD_LADDER_MODEL = "meta-llama/Meta-Llama-3-8B"
+KLD_ACCURACY_MODEL = "meta-llama/Llama-3.1-8B"
+CALIBRATION_FOR_KLD = {"optimized-scales": "imatrix", "": "none", "none": "none"}
+
+
+def _kld_point(
+    kind: str, floor: float, kld: float, kld_ref: float, score: float, ref_score: float
+) -> dict[str, float] | None:
+    step = kld - kld_ref
+    if step < MIN_KLD_STEP or ref_score - floor < MIN_ABOVE_FLOOR:
+        return None
+    kept = max((score - floor) / (ref_score - floor), 0.01)
+    return {"kld_step": step, "kept": kept}
+
+
+def kld_points_measured(ladders: dict[Any, Any]) -> list[dict[str, Any]]:
+    """Per model and task on this machine's ladders: each rung's KLD above the
+    lowest-KLD rung that has the task, and the share of that rung's above-chance score it
+    keeps. KLD and accuracy come from the same files."""
+    from advisor.evidence.tasks import curve_kind
+
+    out = []
+    for (_family, _backend), models in sorted(ladders.items()):
+        for name, rungs in sorted(models.items()):
+            with_kld = [r for r in rungs.values() if r["kld"].get("mean_kld") is not None]
+            tasks = sorted({t for r in with_kld for t in r["tasks"]} - {"kld", "lambada_ppl"})
+            for task in tasks:
+                have = sorted((r for r in with_kld if task in r["tasks"]),
+                              key=lambda r: float(r["kld"]["mean_kld"]))  # fmt: skip
+                kind = curve_kind(task, have[0]["tasks"][task].metric) if have else None
+                if len(have) < 2 or kind is None or kind[0] == "ppl":
+                    continue
+                ref = have[0]
+                ref_score = _score(ref["tasks"][task])[0]
+                for r in have[1:]:
+                    point = _kld_point(kind[0], kind[1], float(r["kld"]["mean_kld"]),
+                                       float(ref["kld"]["mean_kld"]),
+                                       _score(r["tasks"][task])[0], ref_score)  # fmt: skip
+                    if point:
+                        out.append({"source": "measured here (same files)", "model": name,
+                                    "task": task, "kind": kind[0], "format": r["format"],
+                                    "reference": ref["format"], **point})  # fmt: skip
+    return out
+
+
+def kld_points_published() -> list[dict[str, Any]]:
+    """The scoreboard's KLD of a file type (Llama-3-8B) against auto-round's real-file
+    accuracy of that type (Llama-3.1-8B, lm-eval), both against the 16-bit model. Not
+    the same files, nor quite the same model: a cross-check of the measured rate."""
+    from advisor.evidence.tasks import curve_kind
+    from advisor.profiles import published
+
+    kld: dict[tuple[str, str], float] = {}
+    sixteen_kld = 0.0
+    # (table, task) -> (file type, calibration) -> (score, metric)
+    scores: dict[tuple[str, str], dict[tuple[str, str], tuple[float, str]]] = defaultdict(dict)
+    for p in published():
+        if p.metric == "mean_kld" and p.arch_id == KLD_LADDER_MODEL:
+            if p.method == "none":
+                sixteen_kld = p.value
+            elif p.calibration:
+                kld[(p.format.upper(), p.calibration)] = p.value
+        elif (
+            p.arch_id == KLD_ACCURACY_MODEL
+            and p.file.startswith("autoround_gguf")
+            and p.unit == "percent"
+            and curve_kind(p.task, p.metric) is not None
+        ):
+            # The one-type tables (plain llama.cpp vs AutoRound) are one evaluation.
+            table = "one-type tables" if re.fullmatch(r"Q\d_K_S table", p.table) else p.table
+            scores[(table, p.task)][(p.format.upper(), p.calibration)] = (p.value, p.metric)
+    out = []
+    for (_table, task), by_file in sorted(scores.items()):
+        files: list[tuple[float, float, str]] = []  # (KLD, score, label) with a KLD match
+        for (fmt, calibration), (value, _metric) in by_file.items():
+            if fmt in {"BF16", "F16"}:
+                files.append((sixteen_kld, value, fmt))
+            elif (fmt, CALIBRATION_FOR_KLD.get(calibration)) in kld:
+                k = kld[(fmt, CALIBRATION_FOR_KLD[calibration])]
+                files.append((k, value, f"{fmt} ({calibration or 'plain'})"))
+        kind = curve_kind(task, next(iter(by_file.values()))[1])
+        if len(files) < 2 or kind is None or kind[0] == "ppl":
+            continue
+        files.sort()
+        ref_kld, ref_score, ref_label = files[0]
+        for k, value, label in files[1:]:
+            point = _kld_point(kind[0], kind[1], k, ref_kld, value, ref_score)
+            if point:
+                out.append({"source": "published (Llama-3-8B KLD, Llama-3.1-8B accuracy)",
+                            "model": "Llama-3.1-8B", "task": task, "kind": kind[0],
+                            "format": label, "reference": ref_label, **point})  # fmt: skip
+    return out
+
+
+def kld_accuracy(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How accuracy falls with KL divergence, per source and task kind: the rate ``k`` in
+    ``kept = exp(-k · ΔKLD)`` (share of above-chance skill kept), least squares through
+    the origin on ``-ln kept``, and what 0.1 nat costs."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for p in points:
+        cells[(p["source"], p["kind"])].append(p)
+    rows = []
+    for (source, kind), ps in sorted(cells.items()):
+        x = [p["kld_step"] for p in ps]
+        y = [-math.log(p["kept"]) for p in ps]
+        rate = sum(a * b for a, b in zip(x, y, strict=True)) / sum(a * a for a in x)
+        per_point = [b / a for a, b in zip(x, y, strict=True)]
+        rows.append({
+            "source": source, "kind": kind, "points": len(ps),
+            "tasks": sorted({p["task"] for p in ps}), "rate_per_nat": round(rate, 3),
+            "lost_per_0_1_nat_pct": round(100 * (1 - math.exp(-0.1 * rate)), 2),
+            "rate_range": [round(min(per_point), 3), round(max(per_point), 3)],
+        })  # fmt: skip
+    return rows
+
+
 def local_speed(ladders: dict[Any, Any]) -> list[dict[str, Any]]:
     """pp512 / tg128 per rung (the speed probe of the run that measured it) and the
     ratio to the model's top rung."""
@@ -579,5 +702,6 @@ def local_ladders(paths: Sequence[Any] | None = None) -> dict[str, Any]:
             for p, v in sorted(best.items())
         ],
         "speed": local_speed(ladders),
+        "kld_accuracy": kld_accuracy(kld_points_measured(ladders) + kld_points_published()),
         "four_bit_sourced": dequantized,
     }

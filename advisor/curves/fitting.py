@@ -57,8 +57,15 @@ KIND_CODES = KINDS
 PPL_WEIGHT = 100.0  # a perplexity residual of 1% of ln(ppl) counts like 1 accuracy point
 _BOUNDS = {
     "u": (0.05, 5.0), "ukind": (-3.0, 3.0), "curvature": (0.0, 3.0), "curv": (-2.0, 3.0),
-    "alpha": (-1.0, 3.0), "beta": (-1.0, 2.0),
+    "alpha": (-1.0, 3.0), "beta": (-1.0, 2.0), "acc_level": (-3.0, 3.0),
+    "acc_slope": (-3.0, 3.0),
 }  # fmt: skip
+# Fitted in a second stage with every other coefficient held at the first stage's fit:
+# the level and slope in bits of real GGUF files' task accuracy against the group's law,
+# which the perplexity ladders dominate. Four families inform them; fitted jointly they
+# would move the slopes and the training-tokens term that the rest of the data settles.
+REFINED = ("acc_level:", "acc_slope:")
+REFINED_GROUPS = {"gguf"}
 MIN_CELL = 12  # CV rows a noise cell needs before it stands on its own
 
 
@@ -233,6 +240,10 @@ def _layout(records: Sequence[Mapping[str, Any]]) -> list[str]:
             if (ft := scale_law.format_of(r)) is not None and r["method"] != "float"
         }
     )
+    accuracy_groups = sorted(
+        {_group(r) for r in records if r["kind"] != "ppl" and r["method"] != "float"}
+        & REFINED_GROUPS
+    )
     families = sorted({r["family"] for r in records if r["family"]})
     groups = sorted({_group(r) for r in records if r["method"] != "float"})
     kinds = [k for k in KINDS if any(r["kind"] == k for r in records)]
@@ -243,6 +254,8 @@ def _layout(records: Sequence[Mapping[str, Any]]) -> list[str]:
         + [f"method:{m}" for m in methods]
         + [f"tool:{t}" for t in tools]
         + [f"format:{t}" for t in file_types]
+        + [f"acc_level:{g}" for g in accuracy_groups]
+        + [f"acc_slope:{g}" for g in accuracy_groups]
         + [f"family:{f}" for f in families]
         + [f"u:{g}" for g in groups]
         + [f"ukind:{k}" for k in kinds if k != "mc"]
@@ -385,43 +398,15 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         free: np.ndarray | None = None,
     ) -> np.ndarray:
         """Weighted robust least squares; coefficients no weighted row informs (and, with
-        ``free``, every coefficient not marked free) are held at ``pin`` (default ``w0``)
-        instead of drifting along a flat direction."""
+        ``free``, every coefficient not marked free) are held exactly at ``pin`` (default
+        ``w0``) instead of drifting along a flat direction: only the others are solved for."""
         F, R = design
         anchor, floor, is_ppl, has_ref = arrays
         sw = np.ones(len(y)) if weights is None else np.sqrt(weights)
         live = sw > 0
-        unsupported = ~np.any((F[live] != 0) | (R[live] != 0), axis=0)
+        held = ~np.any((F[live] != 0) | (R[live] != 0), axis=0)
         if free is not None:
-            unsupported |= ~free
-        pin_values = (w0 if pin is None else pin)[unsupported]
-        pin_idx = np.flatnonzero(unsupported)
-        penalty = self._penalties(names)
-        pen_idx = np.flatnonzero(penalty)
-        log_y = np.log(np.maximum(y, 1e-9))
-        log_a = np.log(np.maximum(anchor, 1e-9))
-        gap = np.where(anchor > floor, anchor - floor, 0.0)
-
-        def residuals(w: np.ndarray) -> np.ndarray:
-            _, _, xe = _damage(F @ w, R @ w, has_ref)
-            pred = _mean_from_x(xe, anchor, floor, is_ppl)
-            r = np.where(is_ppl, PPL_WEIGHT * (log_y - log_a - np.minimum(xe, 10.0)), y - pred)
-            return np.concatenate(
-                [sw * r, penalty[pen_idx] * w[pen_idx], 100.0 * (w[pin_idx] - pin_values)]
-            )
-
-        def jac(w: np.ndarray) -> np.ndarray:
-            x, xr, xe = _damage(F @ w, R @ w, has_ref)
-            dxe = x[:, None] * F - xr[:, None] * R  # d xe / d w
-            d_acc = (gap * np.exp(-xe))[:, None] * dxe  # d r / d w for accuracy (r = y - pred)
-            d_ppl = -PPL_WEIGHT * dxe
-            J = sw[:, None] * np.where(is_ppl[:, None], d_ppl, d_acc)
-            P = np.zeros((len(pen_idx), len(w)))
-            P[np.arange(len(pen_idx)), pen_idx] = penalty[pen_idx]
-            Q = np.zeros((len(pin_idx), len(w)))
-            Q[np.arange(len(pin_idx)), pin_idx] = 100.0
-            return np.vstack([J, P, Q])
-
+            held |= ~free
         lo = np.full(len(names), -30.0)
         hi = np.full(len(names), 30.0)
         for i, n in enumerate(names):
@@ -429,11 +414,70 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
             if key in _BOUNDS:
                 lo[i], hi[i] = _BOUNDS[key]
         w0 = np.clip(w0, lo + 1e-9, hi - 1e-9)
+        base = np.where(held, w0 if pin is None else pin, w0)
+        active = np.flatnonzero(~held)
+        if not len(active):
+            return base
+        penalty = self._penalties(names)
+        pen_idx = np.flatnonzero(penalty[active])  # positions within ``active``
+        pen = penalty[active][pen_idx]
+        log_y = np.log(np.maximum(y, 1e-9))
+        log_a = np.log(np.maximum(anchor, 1e-9))
+        gap = np.where(anchor > floor, anchor - floor, 0.0)
+
+        def full(v: np.ndarray) -> np.ndarray:
+            w = base.copy()
+            w[active] = v
+            return w
+
+        def residuals(v: np.ndarray) -> np.ndarray:
+            w = full(v)
+            _, _, xe = _damage(F @ w, R @ w, has_ref)
+            pred = _mean_from_x(xe, anchor, floor, is_ppl)
+            r = np.where(is_ppl, PPL_WEIGHT * (log_y - log_a - np.minimum(xe, 10.0)), y - pred)
+            return np.concatenate([sw * r, pen * v[pen_idx]])
+
+        def jac(v: np.ndarray) -> np.ndarray:
+            w = full(v)
+            x, xr, xe = _damage(F @ w, R @ w, has_ref)
+            dxe = x[:, None] * F[:, active] - xr[:, None] * R[:, active]  # d xe / d v
+            d_acc = (gap * np.exp(-xe))[:, None] * dxe  # d r / d v for accuracy (r = y - pred)
+            d_ppl = -PPL_WEIGHT * dxe
+            J = sw[:, None] * np.where(is_ppl[:, None], d_ppl, d_acc)
+            P = np.zeros((len(pen_idx), len(active)))
+            P[np.arange(len(pen_idx)), pen_idx] = pen
+            return np.vstack([J, P])
+
         sol = least_squares(
-            residuals, w0, jac=jac, bounds=(lo, hi), loss="soft_l1",
+            residuals, base[active], jac=jac, bounds=(lo[active], hi[active]), loss="soft_l1",
             f_scale=self.robust_scale, x_scale="jac", max_nfev=max_nfev,
         )  # fmt: skip
-        return np.asarray(sol.x)
+        return full(np.asarray(sol.x))
+
+    def _fit_stages(
+        self,
+        design: tuple[np.ndarray, np.ndarray],
+        y: np.ndarray,
+        arrays: tuple[np.ndarray, ...],
+        names: Sequence[str],
+        w0: np.ndarray,
+        weights: np.ndarray | None = None,
+        pin: np.ndarray | None = None,
+        max_nfev: int = 200,
+    ) -> np.ndarray:
+        """The shared law on every point with the refinement held at 0, then the
+        refinement (:data:`REFINED`) with the shared law held at that fit."""
+        refined = np.array([n.startswith(REFINED) for n in names])
+        prior = None if pin is None else np.where(refined, 0.0, pin)
+        shared = self._solve(
+            design, y, arrays, names, np.where(refined, 0.0, w0), weights, prior, max_nfev,
+            free=~refined,
+        )  # fmt: skip
+        if not refined.any():
+            return shared
+        return self._solve(
+            design, y, arrays, names, shared, weights, shared, max_nfev, free=refined
+        )
 
     def _start(self, names: Sequence[str]) -> np.ndarray:
         w0 = np.zeros(len(names))
@@ -467,14 +511,14 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         design = _design(records, names, self.log_tpp_ref_)
         arrays = self._arrays(records)
         self.names_ = list(names)
-        w = self._solve(design, yy, arrays, names, self._start(names))
+        w = self._fit_stages(design, yy, arrays, names, self._start(names))
         self.coef_ = w
         self.n_points_ = len(records)
         # Feasible weighted least squares: 2-bit collapses are noisier than 8-bit ladders,
         # so each (group, kind, bit band) cell is weighted by its inverse residual variance.
         self.cell_scale_ = self._residual_spread(records, yy)
         base = self._weights(records)
-        w = self._solve(design, yy, arrays, names, w, base)
+        w = self._fit_stages(design, yy, arrays, names, w, base)
         self.coef_ = w
         # Bootstrap over clusters (models) for the covariance of the linear coefficients.
         clusters = np.asarray(
@@ -489,7 +533,9 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
             counts = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))
             weights = counts[inv].astype(float) * base
             draws.append(
-                self._solve(design, yy, arrays, names, w, weights, max_nfev=self.bootstrap_nfev)
+                self._fit_stages(
+                    design, yy, arrays, names, w, weights, max_nfev=self.bootstrap_nfev
+                )
             )
         self.cov_ = (
             np.cov(np.asarray(draws), rowvar=False)
@@ -503,6 +549,7 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         self.sd_task_ = float(np.sqrt(np.mean(tsk**2))) if len(tsk) else 0.5
         self.sd_method_ = float(np.sqrt(np.mean(met**2))) if len(met) else 0.5
         self.noise_ = {"seen": self._residual_spread(records, yy), "unseen": {}}
+        self.param_scale_: dict[str, dict[str, float]] = {}
         support: dict[str, set[str]] = defaultdict(set)
         for r, c in zip(records, clusters, strict=True):
             support[f"task:{r['task']}"].add(c)
@@ -580,10 +627,16 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
             for key, v in sorted(cells.items())
         }
 
-    def set_noise(self, noise: Mapping[str, Mapping[str, float]]) -> DegradationLaw:
-        """Replace the interval's noise tables (``{"seen": ..., "unseen": ...}``; ``advisor
-        fit`` calibrates them on CV residuals)."""
+    def set_noise(
+        self,
+        noise: Mapping[str, Mapping[str, float]],
+        param_scale: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> DegradationLaw:
+        """Replace the interval's noise tables (``{"seen": ..., "unseen": ...}``) and the
+        scales of its coefficients' part (same shape; absent = 1). ``advisor fit``
+        calibrates both on CV residuals."""
         self.noise_ = {k: dict(v) for k, v in noise.items()}
+        self.param_scale_ = {k: dict(v) for k, v in (param_scale or {}).items()}
         return self
 
     # -- prediction
@@ -599,6 +652,7 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
             "sd_family": self.sd_family_,
             "sd_method": self.sd_method_,
             "noise": {k: dict(v) for k, v in self.noise_.items()},
+            "param_scale": {k: dict(v) for k, v in self.param_scale_.items()},
             "log_tpp_ref": self.log_tpp_ref_,
             "interval": self.interval,
             "z_q": float(norm.ppf(0.5 + self.interval / 2)),
@@ -619,6 +673,7 @@ class DegradationLaw(RegressorMixin, BaseEstimator):
         law.sd_family_ = float(data["sd_family"])
         law.sd_method_ = float(data.get("sd_method", data["sd_family"]))
         law.noise_ = {k: dict(v) for k, v in data["noise"].items()}
+        law.param_scale_ = {k: dict(v) for k, v in data.get("param_scale", {}).items()}
         law.log_tpp_ref_ = float(data["log_tpp_ref"])
         law.n_points_ = int(data["n_points"])
         law.thin_ = dict(data.get("thin", {}))
@@ -1005,13 +1060,14 @@ def cross_validate(
         folds["lofo"] = [np.flatnonzero(family_arr == f) for f in np.unique(family_arr)]
     coefs = law.to_coefficients()
     coefs["noise"] = {"seen": {}, "unseen": {}}  # parametric interval only; noise is added later
+    coefs["param_scale"] = {}
     out: dict[str, list[dict[str, Any]]] = {}
     for scheme, fold_list in folds.items():
         rows: list[dict[str, Any]] = [{} for _ in records]
         for test in fold_list:
             weights = law._weights(records)
             weights[test] = 0.0
-            w = law._solve(
+            w = law._fit_stages(
                 design, y, arrays, law.names_, law.coef_, weights, law._start(law.names_)
             )
             train = [records[int(i)] for i in np.flatnonzero(weights)]
@@ -1035,7 +1091,9 @@ def cross_validate(
                     "model": groups[i], "family": family_arr[i], "observed": r["score"],
                     "ours": res["mean"], "low": res["low"], "high": res["high"],
                     "none": r["anchor"], "const": _apply_penalty(r, penalty, "format_key"),
-                    "record": r, "cell": law.cell(r),
+                    "record": r, "cell": law.cell(r), "param_sd": res["param_sd"],
+                    "anchor": r["anchor"], "floor": r["floor"],
+                    "anchor_sd": float(r.get("anchor_sd") or 0.0),
                 }  # fmt: skip
         out[scheme] = rows
     return out
@@ -1054,78 +1112,202 @@ def _evaluate_between(
     kind, anchor, floor = point["kind"], float(point["anchor"]), float(point["floor"])
     mean = scale_law.score_from(kind, anchor, floor, xe)
     if kind == "ppl":
-        half = min(q * x * sz, scale_law.MAX_LN_HALF_WIDTH)
-        return {"mean": mean, "low": mean * math.exp(-half), "high": mean * math.exp(half)}
-    slope = (anchor - floor) * x * math.exp(-xe) if anchor > floor else 0.0
-    half = q * slope * sz
-    return {"mean": mean, "low": max(0.0, mean - half), "high": min(100.0, mean + half)}
-
-
-def _needed_noise(row: Mapping[str, Any], q: float) -> float:
-    """The smallest noise (report units) that puts the observed score inside the row's
-    parametric interval widened by ``q`` times it."""
-    y, low, high = row["observed"], row["low"], row["high"]
-    if row["kind"] == "ppl":
-        below = PPL_WEIGHT * math.log(max(low, 1e-9) / max(y, 1e-9))
-        above = PPL_WEIGHT * math.log(max(y, 1e-9) / max(high, 1e-9))
+        param_sd = x * sz
     else:
-        below, above = low - y, y - high
-    return max(0.0, below / q, above / q)
+        param_sd = ((anchor - floor) * x * math.exp(-xe) if anchor > floor else 0.0) * sz
+    low, high = scale_law.interval_bounds(kind, mean, anchor, floor, param_sd, 0.0, 0.0, q, 0.0)
+    return {"mean": mean, "low": low, "high": high, "param_sd": param_sd}
+
+
+# Scales of the coefficients' (bootstrap) part of an interval a cell may choose: the
+# bootstrap over a handful of families can overstate it; it is never dropped.
+PARAM_SCALES = (0.5, 0.75, 1.0)
+_BAND_ORDER = {">=4": 0, "3": 1, "2": 2}
+
+
+class _CellRows:
+    """The rows of one noise cell as arrays, for vectorized coverage and width."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], q: float) -> None:
+        self.q = q
+        self.ppl = np.array([r["kind"] == "ppl" for r in rows])
+        self.mean = np.array([r["ours"] for r in rows], dtype=float)
+        self.psd = np.array([r["param_sd"] for r in rows], dtype=float)
+        self.anchor = np.array([r["anchor"] for r in rows], dtype=float)
+        self.floor = np.array([r["floor"] for r in rows], dtype=float)
+        self.asd = np.array([r["anchor_sd"] for r in rows], dtype=float)
+        self.observed = np.array([r["observed"] for r in rows], dtype=float)
+
+    def bounds(
+        self, scale: float, noise: float, near_lossless: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`advisor.curves.law.interval_bounds`, on every row at once."""
+        q, psd = self.q, scale * self.psd
+        ln_half = np.minimum(
+            q * np.sqrt(psd**2 + (noise / 100) ** 2 + (self.asd / 100) ** 2),
+            scale_law.MAX_LN_HALF_WIDTH,
+        )
+        half = q * np.sqrt(psd**2 + noise**2 + self.asd**2)
+        above = q * np.sqrt(near_lossless**2 + self.asd**2)
+        below = q * np.sqrt(noise**2 + self.asd**2)
+        low = np.maximum(np.maximum(0.0, self.mean - half),
+                         np.minimum(self.floor - below, self.mean))  # fmt: skip
+        high = np.minimum(np.minimum(100.0, self.mean + half),
+                          np.maximum(self.anchor + above, self.mean))  # fmt: skip
+        low = np.where(self.ppl, self.mean * np.exp(-ln_half), low)
+        high = np.where(self.ppl, self.mean * np.exp(ln_half), high)
+        return low, high
+
+    def coverage_and_width(
+        self, scale: float, noise: float, near_lossless: np.ndarray
+    ) -> tuple[float, float]:
+        low, high = self.bounds(scale, noise, near_lossless)
+        covered = float(np.mean((low <= self.observed) & (self.observed <= high)))
+        width = np.where(
+            self.ppl, PPL_WEIGHT * np.log(np.maximum(high, 1e-9) / np.maximum(low, 1e-9)),
+            high - low,
+        )  # fmt: skip
+        return covered, float(np.median(width))
+
+
+def _lookup(table: Mapping[str, float], cell: str) -> float | None:
+    group, kind, cell_band = cell.split("|")
+    for key in noise_keys(group, kind, cell_band):
+        if key in table:
+            return table[key]
+    return None
+
+
+def _near_lossless_cell(cell: str) -> str:
+    group, kind, _ = cell.split("|")
+    return f"{group}|{kind}|>=4"
+
+
+def _near_lossless_noise(
+    table: Mapping[str, float], current: str, wanted: set[str], cell: str
+) -> float | None:
+    """The 8-bit noise a row of ``cell`` will get, while ``current`` is being calibrated:
+    None where that is ``current`` itself (or a cell not calibrated yet)."""
+    group, kind, _ = cell.split("|")
+    for key in noise_keys(group, kind, ">=4"):
+        if key == current or (key in wanted and key not in table):
+            return None
+        if key in table:
+            return table[key]
+    return 0.0
+
+
+def calibrate_intervals(
+    rows: Sequence[Mapping[str, Any]], q: float, level: float = 0.9
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per cell (group|kind|band, with coarser fallbacks): the noise and the scale of the
+    coefficients' part that bring a ``level`` share of the held-out scores inside their
+    interval (as :func:`advisor.curves.law.evaluate` forms it) with the narrowest median
+    width. Returns the noise table and the scale table.
+
+    Near-lossless cells (≥ 4 bits) go first: their noise is the scatter that caps every
+    interval of the group and kind at the anchor."""
+    cells: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        group, kind, cell_band = row["cell"].split("|")
+        for key in scale_law.noise_pools(group, kind, cell_band):
+            cells[key].append(row)
+    keys = [k for k, v in cells.items() if len(v) >= MIN_CELL or k.count("|") == 0]
+    keys.sort(key=lambda k: (k.count("|") == 0, _BAND_ORDER.get(k.rsplit("|", 1)[-1], 3), k))
+    wanted = set(keys)
+    noise: dict[str, float] = {}
+    scales: dict[str, float] = {}
+    for key in keys:
+        cell_rows = cells[key]
+        arrays = _CellRows(cell_rows, q)
+        # Each row's near-lossless noise as evaluate will look it up: a cell already
+        # calibrated, or this one (or one still to come: this one's value stands in).
+        known = [_near_lossless_noise(noise, key, wanted, r["cell"]) for r in cell_rows]
+        unknown = np.array([v is None for v in known])
+        fixed = np.array([0.0 if v is None else v for v in known])
+
+        def measure(scale: float, s: float) -> tuple[float, float]:
+            return arrays.coverage_and_width(scale, s, np.where(unknown, s, fixed))  # noqa: B023
+
+        best: tuple[float, float, float] | None = None  # (width, -scale, noise)
+        for scale in PARAM_SCALES:
+            top = 400.0
+            target = min(level, measure(scale, top)[0])
+            lo, hi = 0.0, top
+            if measure(scale, 0.0)[0] >= target:
+                hi = 0.0
+            for _ in range(40):
+                if hi - lo < 1e-3:
+                    break
+                mid = (lo + hi) / 2
+                if measure(scale, mid)[0] >= target:
+                    hi = mid
+                else:
+                    lo = mid
+            width = measure(scale, hi)[1]
+            if best is None or (width, -scale) < best[:2]:
+                best = (width, -scale, hi)
+        assert best is not None
+        noise[key], scales[key] = float(best[2]), -best[1]
+    return noise, scales
 
 
 def calibrate_noise(
     rows: Sequence[Mapping[str, Any]], q: float, level: float = 0.9
 ) -> dict[str, float]:
-    """Noise per cell (group|kind|band, with coarser fallbacks) such that a ``level`` share
-    of the held-out scores lands inside its interval, with the narrowest such width."""
-    cells: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
-        need = _needed_noise(row, q)
-        group, kind, cell_band = row["cell"].split("|")
-        for key in noise_keys(group, kind, cell_band):
-            cells[key].append(need)
-    out = {}
-    for key, values in sorted(cells.items()):
-        if len(values) < MIN_CELL and key.count("|") >= 1:
-            continue  # too few rows: the coarser cell speaks for it
-        ordered = sorted(values)
-        rank = min(len(ordered) - 1, math.ceil(level * (len(ordered) + 1)) - 1)
-        out[key] = float(ordered[max(rank, 0)])
-    return out
-
-
-def _with_noise(
-    row: Mapping[str, Any], noise: Mapping[str, float], q: float
-) -> tuple[float, float]:
-    group, kind, cell_band = row["cell"].split("|")
-    s = 0.0
-    for key in noise_keys(group, kind, cell_band):
-        if key in noise:
-            s = noise[key]
-            break
-    if row["kind"] == "ppl":
-        factor = math.exp(q * s / PPL_WEIGHT)
-        return row["low"] / factor, row["high"] * factor
-    return max(0.0, row["low"] - q * s), min(100.0, row["high"] + q * s)
+    """The noise table of :func:`calibrate_intervals`."""
+    return calibrate_intervals(rows, q, level)[0]
 
 
 def honest_intervals(rows: Sequence[dict[str, Any]], q: float) -> None:
-    """Give every CV row its final interval with noise calibrated WITHOUT its own family
-    (nested), so the reported coverage is not calibrated on the rows it is judged on."""
+    """Give every CV row its final interval with noise and scale calibrated WITHOUT its own
+    family (nested), so the reported coverage is not calibrated on the rows it is judged
+    on."""
     families = sorted({r["family"] for r in rows})
     for family in families:
         others = [r for r in rows if r["family"] != family]
-        noise = calibrate_noise(others, q)
+        noise, scales = calibrate_intervals(others, q)
         for r in rows:
-            if r["family"] == family:
-                r["low_final"], r["high_final"] = _with_noise(r, noise, q)
+            if r["family"] != family:
+                continue
+            s = _lookup(noise, r["cell"]) or 0.0
+            scale = _lookup(scales, r["cell"])
+            near = _lookup(noise, _near_lossless_cell(r["cell"])) or 0.0
+            low, high = scale_law.interval_bounds(
+                r["kind"], r["ours"], r["anchor"], r["floor"],
+                (1.0 if scale is None else scale) * r["param_sd"], s, r["anchor_sd"], q, near,
+            )  # fmt: skip
+            r["low_final"], r["high_final"] = low, high
+
+
+BASELINE_NAMES = {"none": "no degradation", "const": "constant per format"}
+
+
+def _family_bootstrap(
+    diff: np.ndarray, families: Sequence[str], n: int = 2000, level: float = 0.9
+) -> dict[str, float]:
+    """Mean of a per-row difference and its ``level`` interval, resampling whole families
+    (rows of one family are not independent: they share its quantization sensitivity)."""
+    names, inverse = np.unique(np.asarray(families), return_inverse=True)
+    sums = np.bincount(inverse, weights=diff, minlength=len(names))
+    counts = np.bincount(inverse, minlength=len(names)).astype(float)
+    draws = np.random.default_rng(0).integers(0, len(names), size=(n, len(names)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    tail = (1 - level) / 2
+    return {
+        "mean": float(diff.mean()),
+        "low": float(np.quantile(means, tail)),
+        "high": float(np.quantile(means, 1 - tail)),
+        "families": len(names),
+    }
 
 
 def summarize(
     rows: Sequence[Mapping[str, Any]], keys: Sequence[str] = ("group", "kind")
 ) -> list[dict[str, Any]]:
     """MAE per (keys…, bit band) of ours vs both baselines, with interval coverage and
-    median width (of the nested-calibrated final intervals)."""
+    median width (of the nested-calibrated final intervals), and ours minus the better
+    baseline with its 90 % interval over families (is the difference resolved?)."""
     cells: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         head = tuple(str(row[k]) for k in keys)
@@ -1135,14 +1317,15 @@ def summarize(
     table = []
     for key, cell in sorted(cells.items(), key=lambda kv: (kv[0][:-1], order[kv[0][-1]])):
         rec = [c["record"] for c in cell]
-        err = {
-            m: float(
-                np.mean(
-                    [abs(_error(r, c["observed"], c[m])) for r, c in zip(rec, cell, strict=True)]
-                )
+        abs_err = {
+            m: np.array(
+                [abs(_error(r, c["observed"], c[m])) for r, c in zip(rec, cell, strict=True)]
             )
             for m in ("ours", "none", "const")
         }
+        err = {m: float(v.mean()) for m, v in abs_err.items()}
+        best = min(("none", "const"), key=lambda m: err[m])
+        gap = _family_bootstrap(abs_err["ours"] - abs_err[best], [c["family"] for c in cell])
         low = [c.get("low_final", c["low"]) for c in cell]
         high = [c.get("high_final", c["high"]) for c in cell]
         covered = np.mean(
@@ -1159,6 +1342,7 @@ def summarize(
                 "mae_no_degradation": err["none"], "mae_constant_per_format": err["const"],
                 "coverage": float(covered), "median_width": float(np.median(widths)),
                 "unit": "% ppl" if cell[0]["kind"] == "ppl" else "points",
+                "vs_best_baseline": {"baseline": BASELINE_NAMES[best], **gap},
             }
         )  # fmt: skip
     return table
@@ -1240,8 +1424,11 @@ def build(measurement_paths: Sequence[Any] | None = None, n_bootstrap: int = 60)
         cv = cross_validate(records, law, groups)
         offsets = fit_method_offsets(law, requant)
     q = float(norm.ppf(0.5 + law.interval / 2))
+    seen_noise, seen_scale = calibrate_intervals(cv["lomo"], q)
+    unseen_noise, unseen_scale = calibrate_intervals(cv["lofo"], q)
     law.set_noise(
-        {"seen": calibrate_noise(cv["lomo"], q), "unseen": calibrate_noise(cv["lofo"], q)}
+        {"seen": seen_noise, "unseen": unseen_noise},
+        param_scale={"seen": seen_scale, "unseen": unseen_scale},
     )
     for rows in cv.values():
         honest_intervals(rows, q)

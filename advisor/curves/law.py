@@ -52,6 +52,8 @@ METHODS = tuple(SLOPE_GROUP)
 # How a GGUF file was made: "plain" llama.cpp rounding is the reference level.
 TOOLS = ("plain", "imatrix", "autoround")
 KINDS = ("mc", "cloze", "gen", "ppl")
+LOGLIKELIHOOD_KINDS = ("mc", "cloze")  # scored by log-likelihood; their noise cells pool
+PLAIN_PARENT = "gguf-any"  # the noise cell pooling plain and calibrated llama.cpp files
 
 
 def method_key(method: str) -> str:
@@ -113,6 +115,12 @@ def feature_parts(
     file_type = format_of(point)
     if file_type is not None and f"format:{file_type}" in index:
         fixed[f"format:{file_type}"] = 1.0  # the type's own tensor mix (_S/_M/_L)
+    if kind != "ppl" and f"acc_level:{group}" in index:
+        # Real GGUF files' task accuracy has its own level and slope in bits against the
+        # perplexity ladders the group's law is mostly fitted on (fitted second, on
+        # accuracy alone; see advisor.curves.fitting.REFINED).
+        fixed[f"acc_level:{group}"] = 1.0
+        slope.append(f"acc_slope:{group}")
     family_name = f"family:{point.get('family')}"
     if family_name in index:
         fixed[family_name] = 1.0
@@ -283,23 +291,95 @@ def noise_group(point: Mapping[str, Any]) -> str:
 
 
 def noise_keys(group: str, kind: str, cell: str) -> tuple[str, ...]:
-    """The noise cells a point's noise is looked up in, finest first. Every key keeps the
-    task kind: accuracy noise is in points, perplexity noise in % of ln ppl."""
+    """The noise cells a point's noise is looked up in, finest first. A thin log-likelihood
+    cell (multiple choice, cloze) borrows its own method group's log-likelihood scatter
+    before other groups' (llama.cpp's few cloze rows are not RTN's 3-bit LAMBADA
+    collapses). Generated answers scatter more and perplexity is in other units (% of
+    ln ppl): they never pool with multiple choice."""
+    if kind in LOGLIKELIHOOD_KINDS:
+        own = (f"{group}|{kind}|{cell}", f"{group}|loglik|{cell}")
+        # Plain llama.cpp files next borrow from every llama.cpp file, then from all groups.
+        parent = (f"{PLAIN_PARENT}|loglik|{cell}",) if group.endswith("-plain") else ()
+        return (*own, *parent, f"{kind}|{cell}", kind)
     return (f"{group}|{kind}|{cell}", f"{kind}|{cell}", kind)
+
+
+def noise_pools(group: str, kind: str, cell: str) -> tuple[str, ...]:
+    """The noise cells a held-out row calibrates: those it is looked up in, and for a
+    calibrated llama.cpp file also the cell plain files fall back to."""
+    keys = noise_keys(group, kind, cell)
+    if group == "gguf" and kind in LOGLIKELIHOOD_KINDS:
+        keys = (*keys, f"{PLAIN_PARENT}|loglik|{cell}")
+    return keys
+
+
+def _cell_value(deg: Mapping[str, Any], table_name: str, point: Mapping[str, Any]) -> float | None:
+    kind = point["kind"]
+    group = noise_group(point)
+    cell = band(point.get("bits") or point["bits_per_weight"])
+    seen = f"family:{point.get('family')}" in _index(deg)
+    tables = deg.get(table_name) or {}
+    table = tables.get("seen" if seen else "unseen", tables)
+    for key in noise_keys(group, kind, cell):
+        if key in table:
+            return float(table[key])
+    return None
 
 
 def noise_for(deg: Mapping[str, Any], point: Mapping[str, Any]) -> float:
     """The calibrated noise (points of accuracy, or % of ln perplexity) for the point's
     cell: method group × task kind × bit band, for a family the fit has seen or not."""
-    kind = point["kind"]
-    group = noise_group(point)
-    cell = band(point.get("bits") or point["bits_per_weight"])
-    seen = f"family:{point.get('family')}" in _index(deg)
-    table = deg["noise"].get("seen" if seen else "unseen", deg["noise"])
-    for key in noise_keys(group, kind, cell):
-        if key in table:
-            return float(table[key])
-    return 0.0
+    found = _cell_value(deg, "noise", point)
+    return 0.0 if found is None else found
+
+
+def scale_for(deg: Mapping[str, Any], point: Mapping[str, Any]) -> float:
+    """The calibrated scale of the coefficients' (bootstrap) part of the interval for the
+    point's cell; 1 where none was calibrated."""
+    found = _cell_value(deg, "param_scale", point)
+    return 1.0 if found is None else found
+
+
+def interval_bounds(
+    kind: str,
+    mean: float,
+    anchor: float,
+    floor: float,
+    param_sd: float,
+    noise: float,
+    anchor_sd: float,
+    q: float,
+    near_lossless_noise: float | None,
+) -> tuple[float, float]:
+    """The interval around ``mean``: the coefficients' part (``param_sd``, points or ln
+    ppl), the cell's noise and the anchor's own uncertainty, in quadrature. The one
+    formula both the product and the calibration use.
+
+    ``near_lossless_noise`` (the cell's 8-bit noise; None for a 16-bit score): damage only
+    lowers a score, so above the anchor only the scatter of near-lossless files remains;
+    and not below chance, so below the floor only the cell's own scatter remains."""
+    if kind == "ppl":
+        # In ln(ppl); noise is % of ln(ppl).
+        half = q * math.sqrt(param_sd**2 + (noise / 100.0) ** 2 + (anchor_sd / 100.0) ** 2)
+        half = min(half, MAX_LN_HALF_WIDTH)
+        return mean * math.exp(-half), mean * math.exp(half)
+    half = q * math.sqrt(param_sd**2 + noise**2 + anchor_sd**2)
+    low, high = max(0.0, mean - half), min(100.0, mean + half)
+    if near_lossless_noise is not None:
+        above = q * math.sqrt(near_lossless_noise**2 + anchor_sd**2)
+        below = q * math.sqrt(noise**2 + anchor_sd**2)
+        high = min(high, max(anchor + above, mean))
+        low = max(low, min(floor - below, mean))
+    return low, high
+
+
+def parameter_sd(kind: str, anchor: float, floor: float, x: float, sz: float) -> float:
+    """The coefficients' uncertainty in score units (the delta method): ``sz`` is the sd of
+    ``ln x``; the score's slope in ``ln x`` is ``x`` in ln(ppl), and ``(anchor − floor) ·
+    x · e^{−x}`` in points of accuracy."""
+    if kind == "ppl":
+        return x * sz
+    return ((anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0) * sz
 
 
 def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
@@ -312,8 +392,9 @@ def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]
 
     The coefficients' uncertainty enters through the slope of the score in ``ln x`` (the
     delta method): where the damage is tiny (8-bit files) an uncertain slope moves the
-    score by little, where it is large (2-bit files) by much. The calibrated noise and the
-    anchor's own uncertainty add to it.
+    score by little, where it is large (2-bit files) by much. Its scale, the noise per
+    cell and the anchor's own uncertainty are calibrated on held-out families.
+    ``param_sd`` in the result is the unscaled coefficients' part (what calibration uses).
     """
     kind, anchor, floor = point["kind"], float(point["anchor"]), float(point["floor"])
     q = float(deg["z_q"])
@@ -321,30 +402,20 @@ def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]
     flags: list[str] = []
     anchor_sd = float(point.get("anchor_sd") or 0.0)
     if point["method"] == "float":
-        mean, sz, noise, x = anchor, 0.0, 0.0, 0.0
+        mean, sz, param_sd, scale, noise, near_lossless = anchor, 0.0, 0.0, 1.0, 0.0, None
     else:
         z, var, notes, flags = _linear(deg, point)  # type: ignore[arg-type]
         sz = math.sqrt(var)
         x = math.exp(min(z, 50.0))
         mean = score_from(kind, anchor, floor, x)
+        param_sd = parameter_sd(kind, anchor, floor, x, sz)
+        scale = scale_for(deg, point)
         noise = noise_for(deg, point)
-    if kind == "ppl":
-        # In ln(ppl): the damage is x, its slope in ln x is x; noise is % of ln(ppl).
-        half = q * math.sqrt((x * sz) ** 2 + (noise / 100.0) ** 2 + (anchor_sd / 100.0) ** 2)
-        half = min(half, MAX_LN_HALF_WIDTH)
-        low, high = mean * math.exp(-half), mean * math.exp(half)
-    else:
-        slope = (anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0
-        half = q * math.sqrt((slope * sz) ** 2 + noise**2 + anchor_sd**2)
-        # Damage is never negative: above the anchor only evaluation scatter remains, as
-        # large as that of near-lossless files (the 8-bit band's noise).
-        low, high = max(0.0, mean - half), min(100.0, mean + half)
-        if point["method"] != "float":
-            # Damage only lowers a score, and not below chance: beyond the anchor above and
-            # the floor below only the scatter of near-lossless (8-bit) files remains.
-            scatter = q * math.sqrt(noise_for(deg, {**point, "bits": 8}) ** 2 + anchor_sd**2)
-            high = min(high, max(anchor + scatter, mean))
-            low = max(low, min(floor - scatter, mean))
+        near_lossless = noise_for(deg, {**point, "bits": 8})
+    low, high = interval_bounds(
+        kind, mean, anchor, floor, scale * param_sd, noise, anchor_sd, q, near_lossless
+    )
     return {
-        "mean": mean, "low": low, "high": high, "sd_lnx": sz, "notes": notes, "flags": flags,
+        "mean": mean, "low": low, "high": high, "sd_lnx": sz, "param_sd": param_sd,
+        "notes": notes, "flags": flags,
     }  # fmt: skip
