@@ -138,6 +138,30 @@ def test_calibration_fills_the_pooled_cell_and_hits_the_coverage() -> None:
     assert 0.88 <= np.mean(inside) <= 0.93
 
 
+def test_the_calibrations_vectorized_interval_is_the_products() -> None:
+    """Calibration judges coverage with its vectorized copy of law.interval_bounds: both
+    must give the same interval, capped and uncapped, accuracy and perplexity."""
+    from advisor.curves.fitting import _CellRows
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(200):
+        ppl = i % 4 == 0
+        anchor = 6.0 if ppl else float(rng.uniform(30, 90))
+        rows.append({"kind": "ppl" if ppl else "mc", "ours": anchor * (1.1 if ppl else 0.9),
+                     "param_sd": float(rng.uniform(0, 6)), "anchor": anchor,
+                     "floor": 1.0 if ppl else 25.0, "anchor_sd": float(rng.uniform(0, 2)),
+                     "observed": anchor})  # fmt: skip
+    arrays = _CellRows(rows, q=1.645)
+    near = rng.uniform(0, 3, len(rows))
+    low, high = arrays.bounds(0.75, 2.5, near)
+    for r, lo, hi, n8 in zip(rows, low, high, near, strict=True):
+        want = law.interval_bounds(str(r["kind"]), float(r["ours"]), float(r["anchor"]),
+                                   float(r["floor"]), 0.75 * float(r["param_sd"]), 2.5,
+                                   float(r["anchor_sd"]), 1.645, float(n8))  # fmt: skip
+        assert (lo, hi) == pytest.approx(want)
+
+
 def test_a_cell_whose_bootstrap_part_overstates_its_errors_scales_it_down() -> None:
     from advisor.curves.fitting import PARAM_SCALES, calibrate_intervals
 

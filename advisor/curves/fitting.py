@@ -1111,10 +1111,7 @@ def _evaluate_between(
     xe = x - math.exp(min(z_ref, 50.0))
     kind, anchor, floor = point["kind"], float(point["anchor"]), float(point["floor"])
     mean = scale_law.score_from(kind, anchor, floor, xe)
-    if kind == "ppl":
-        param_sd = x * sz
-    else:
-        param_sd = ((anchor - floor) * x * math.exp(-xe) if anchor > floor else 0.0) * sz
+    param_sd = scale_law.parameter_sd(kind, anchor, floor, x, sz, damage=xe)
     low, high = scale_law.interval_bounds(kind, mean, anchor, floor, param_sd, 0.0, 0.0, q, 0.0)
     return {"mean": mean, "low": low, "high": high, "param_sd": param_sd}
 
@@ -1171,11 +1168,7 @@ class _CellRows:
 
 
 def _lookup(table: Mapping[str, float], cell: str) -> float | None:
-    group, kind, cell_band = cell.split("|")
-    for key in noise_keys(group, kind, cell_band):
-        if key in table:
-            return table[key]
-    return None
+    return scale_law.cell_lookup(table, *cell.split("|"))
 
 
 def _near_lossless_cell(cell: str) -> str:
@@ -1250,13 +1243,6 @@ def calibrate_intervals(
         assert best is not None
         noise[key], scales[key] = float(best[2]), -best[1]
     return noise, scales
-
-
-def calibrate_noise(
-    rows: Sequence[Mapping[str, Any]], q: float, level: float = 0.9
-) -> dict[str, float]:
-    """The noise table of :func:`calibrate_intervals`."""
-    return calibrate_intervals(rows, q, level)[0]
 
 
 def honest_intervals(rows: Sequence[dict[str, Any]], q: float) -> None:

@@ -313,17 +313,20 @@ def noise_pools(group: str, kind: str, cell: str) -> tuple[str, ...]:
     return keys
 
 
-def _cell_value(deg: Mapping[str, Any], table_name: str, point: Mapping[str, Any]) -> float | None:
-    kind = point["kind"]
-    group = noise_group(point)
-    cell = band(point.get("bits") or point["bits_per_weight"])
-    seen = f"family:{point.get('family')}" in _index(deg)
-    tables = deg.get(table_name) or {}
-    table = tables.get("seen" if seen else "unseen", tables)
+def cell_lookup(table: Mapping[str, float], group: str, kind: str, cell: str) -> float | None:
+    """A calibrated table's value for a cell, through :func:`noise_keys`' fallbacks."""
     for key in noise_keys(group, kind, cell):
         if key in table:
             return float(table[key])
     return None
+
+
+def _cell_value(deg: Mapping[str, Any], table_name: str, point: Mapping[str, Any]) -> float | None:
+    seen = f"family:{point.get('family')}" in _index(deg)
+    tables = deg.get(table_name) or {}
+    table = tables.get("seen" if seen else "unseen", tables)
+    cell = band(point.get("bits") or point["bits_per_weight"])
+    return cell_lookup(table, noise_group(point), point["kind"], cell)
 
 
 def noise_for(deg: Mapping[str, Any], point: Mapping[str, Any]) -> float:
@@ -373,13 +376,17 @@ def interval_bounds(
     return low, high
 
 
-def parameter_sd(kind: str, anchor: float, floor: float, x: float, sz: float) -> float:
+def parameter_sd(
+    kind: str, anchor: float, floor: float, x: float, sz: float, damage: float | None = None
+) -> float:
     """The coefficients' uncertainty in score units (the delta method): ``sz`` is the sd of
     ``ln x``; the score's slope in ``ln x`` is ``x`` in ln(ppl), and ``(anchor − floor) ·
-    x · e^{−x}`` in points of accuracy."""
+    x · e^{−damage}`` in points of accuracy (``damage`` = ``x``, or ``x − x(ref)`` for a
+    score whose anchor is a higher-bit file)."""
     if kind == "ppl":
         return x * sz
-    return ((anchor - floor) * x * math.exp(-x) if anchor > floor else 0.0) * sz
+    decay = math.exp(-(x if damage is None else damage))
+    return ((anchor - floor) * x * decay if anchor > floor else 0.0) * sz
 
 
 def evaluate(deg: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
